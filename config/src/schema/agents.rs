@@ -1,0 +1,293 @@
+//! `gateway.agents`: where agents are found, how they are health-checked, how connections to them are pooled.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::checks::{is_url, is_url_path};
+use crate::problem::Check;
+use crate::{Duration, Path};
+
+/// The agents behind the gateway.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct Agents {
+    /// Where the agents come from.
+    pub discovery: Discovery,
+    /// Active health checks of each endpoint.
+    pub health_check: HealthCheck,
+    /// Pooled connections to agents.
+    pub connection_pool: ConnectionPool,
+}
+
+/// Agent discovery.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct Discovery {
+    /// `static` (the default): the `static` list; `k8s`: pods found through the Kubernetes API.
+    pub method: DiscoveryMethod,
+    /// Agents listed in the config.
+    #[serde(rename = "static")]
+    pub static_agents: Vec<StaticAgent>,
+    /// Kubernetes discovery settings (`method: "k8s"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub k8s: Option<K8sDiscovery>,
+}
+
+/// How agents are discovered.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DiscoveryMethod {
+    /// From `discovery.static`.
+    #[default]
+    Static,
+    /// From the Kubernetes API.
+    K8s,
+}
+
+/// One agent listed in the config.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct StaticAgent {
+    /// Unique id that rules name as `target`/`fallback` (required).
+    pub id: String,
+    /// Base URL, `http://host:port` or `https://host:port` (required).
+    pub endpoint: String,
+    /// Relative share of traffic for weighted strategies; default 100, must be > 0.
+    pub weight: u32,
+    /// Labels that `tag:<name>` targets select.
+    pub tags: Vec<String>,
+}
+
+/// Kubernetes discovery.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct K8sDiscovery {
+    /// Namespace to watch; default `default`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Label selector of agent pods (`app=openclaw-agent`), required.
+    pub selector: String,
+    /// Port the agents listen on, required.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+}
+
+/// Active health checks.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct HealthCheck {
+    /// Run checks; default true.
+    pub enabled: bool,
+    /// Path requested on each endpoint; default `/health`.
+    pub path: String,
+    /// Time between checks; default 10s.
+    pub interval: Duration,
+    /// Time a check may take; default 3s.
+    pub timeout: Duration,
+    /// Consecutive failures that mark an endpoint unhealthy; default 3.
+    pub fail_threshold: u32,
+    /// Consecutive successes that mark it healthy again; default 2.
+    pub pass_threshold: u32,
+}
+
+/// Connection pooling towards agents.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct ConnectionPool {
+    /// Idle connections kept across all agents; default 100.
+    pub max_idle_conns: u32,
+    /// Idle connections kept per agent endpoint; default 10.
+    pub max_idle_conns_per_host: u32,
+    /// Idle connections are closed after this; default 90s.
+    pub idle_timeout: Duration,
+}
+
+/// What routing rules may reference: agent ids and tags.
+#[derive(Debug, Default)]
+pub(crate) struct Known {
+    pub(crate) ids: BTreeMap<String, ()>,
+    pub(crate) tags: BTreeMap<String, ()>,
+    /// Agents come from a live source, so names cannot be checked against the document.
+    pub(crate) dynamic: bool,
+}
+
+// === impl Agents ===
+
+impl Agents {
+    pub(crate) fn validate(&self, at: &Path, c: &mut Check) {
+        self.discovery.validate(&at.key("discovery"), c);
+        self.health_check.validate(&at.key("healthCheck"), c);
+        self.connection_pool.validate(&at.key("connectionPool"), c);
+    }
+
+    /// The ids and tags that targets may name.
+    pub(crate) fn known(&self) -> Known {
+        let d = &self.discovery;
+        Known {
+            ids: d.static_agents.iter().map(|a| (a.id.clone(), ())).collect(),
+            tags: d
+                .static_agents
+                .iter()
+                .flat_map(|a| a.tags.iter().map(|t| (t.clone(), ())))
+                .collect(),
+            dynamic: d.method != DiscoveryMethod::Static,
+        }
+    }
+}
+
+// === impl Discovery ===
+
+impl Discovery {
+    fn validate(&self, at: &Path, c: &mut Check) {
+        let mut seen = BTreeMap::new();
+        for (i, a) in self.static_agents.iter().enumerate() {
+            let p = at.key("static").index(i);
+            if c.require(&p.key("id"), &a.id) {
+                if let Some(first) = seen.insert(a.id.clone(), i) {
+                    c.fail(
+                        &p.key("id"),
+                        format!("duplicate agent id (also at static[{first}])"),
+                        &a.id,
+                    );
+                } else if a.id.starts_with("tag:") {
+                    c.fail(
+                        &p.key("id"),
+                        "must not start with `tag:` (that prefix selects by tag)",
+                        &a.id,
+                    );
+                }
+            }
+            if c.require(&p.key("endpoint"), &a.endpoint)
+                && !is_url(&a.endpoint, &["http", "https"])
+            {
+                c.fail(
+                    &p.key("endpoint"),
+                    "must be an http:// or https:// URL with a host",
+                    &a.endpoint,
+                );
+            }
+            if a.weight == 0 {
+                c.fail(&p.key("weight"), "must be greater than 0", &a.weight);
+            }
+            for (j, t) in a.tags.iter().enumerate() {
+                c.require(&p.key("tags").index(j), t);
+            }
+        }
+        match self.method {
+            DiscoveryMethod::K8s => match &self.k8s {
+                None => c.missing(
+                    &at.key("k8s"),
+                    "is required when discovery.method is \"k8s\"",
+                ),
+                Some(k) => {
+                    c.require(&at.key("k8s").key("selector"), &k.selector);
+                    match k.port {
+                        None => c.missing(&at.key("k8s").key("port"), "is required"),
+                        Some(0) => {
+                            c.fail(&at.key("k8s").key("port"), "must be within 1..=65535", &0)
+                        }
+                        Some(_) => {}
+                    }
+                }
+            },
+            DiscoveryMethod::Static => {
+                if self.k8s.is_some() {
+                    c.fail(
+                        &at.key("k8s"),
+                        "is only used when discovery.method is \"k8s\"",
+                        &self.k8s,
+                    );
+                }
+            }
+        }
+    }
+}
+
+// === impl StaticAgent ===
+
+impl Default for StaticAgent {
+    fn default() -> Self {
+        Self {
+            id: String::new(),
+            endpoint: String::new(),
+            weight: 100,
+            tags: Vec::new(),
+        }
+    }
+}
+
+// === impl HealthCheck ===
+
+impl Default for HealthCheck {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            path: "/health".into(),
+            interval: Duration::secs(10),
+            timeout: Duration::secs(3),
+            fail_threshold: 3,
+            pass_threshold: 2,
+        }
+    }
+}
+
+impl HealthCheck {
+    fn validate(&self, at: &Path, c: &mut Check) {
+        if !is_url_path(&self.path) {
+            c.fail(
+                &at.key("path"),
+                "must be a path starting with /",
+                &self.path,
+            );
+        }
+        if self.interval.get().is_zero() {
+            c.fail(
+                &at.key("interval"),
+                "must be greater than 0",
+                &self.interval,
+            );
+        }
+        if self.timeout.get().is_zero() {
+            c.fail(&at.key("timeout"), "must be greater than 0", &self.timeout);
+        }
+        if self.fail_threshold == 0 {
+            c.fail(
+                &at.key("failThreshold"),
+                "must be at least 1",
+                &self.fail_threshold,
+            );
+        }
+        if self.pass_threshold == 0 {
+            c.fail(
+                &at.key("passThreshold"),
+                "must be at least 1",
+                &self.pass_threshold,
+            );
+        }
+    }
+}
+
+// === impl ConnectionPool ===
+
+impl Default for ConnectionPool {
+    fn default() -> Self {
+        Self {
+            max_idle_conns: 100,
+            max_idle_conns_per_host: 10,
+            idle_timeout: Duration::secs(90),
+        }
+    }
+}
+
+impl ConnectionPool {
+    fn validate(&self, at: &Path, c: &mut Check) {
+        if self.max_idle_conns_per_host > self.max_idle_conns {
+            c.fail(
+                &at.key("maxIdleConnsPerHost"),
+                format!("must not exceed maxIdleConns ({})", self.max_idle_conns),
+                &self.max_idle_conns_per_host,
+            );
+        }
+    }
+}

@@ -1,0 +1,320 @@
+//! `gateway.http`: the listener, TLS, CORS, client rate limit, timeouts and request size limits.
+
+use serde::{Deserialize, Serialize};
+
+use crate::checks::{is_header_name, is_http_method, is_socket_addr};
+use crate::problem::Check;
+use crate::{ByteSize, Duration, Path};
+
+/// The client-facing HTTP server.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct Http {
+    /// Address the data plane listens on; default `0.0.0.0:8080`. Changing it needs a restart.
+    pub listen: String,
+    /// TLS termination; off by default.
+    pub tls: Tls,
+    /// Cross-origin rules; off (no origin allowed) by default.
+    pub cors: Cors,
+    /// Per-client request rate limit; off by default.
+    pub rate_limit: RateLimit,
+    /// Connection and drain timeouts.
+    pub timeouts: Timeouts,
+    /// Request size limits.
+    pub limits: Limits,
+}
+
+/// TLS settings of the listener.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct Tls {
+    /// Serve HTTPS instead of plain HTTP; default false.
+    pub enabled: bool,
+    /// PEM certificate chain file (on the machine that runs the data plane).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cert: Option<String>,
+    /// PEM private key file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// Lowest protocol version offered; default `TLS1.2`.
+    pub min_version: TlsVersion,
+    /// Cipher suites offered, by IANA name; empty (the default) offers every supported suite.
+    pub ciphers: Vec<String>,
+}
+
+/// A TLS protocol version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum TlsVersion {
+    /// TLS 1.2.
+    #[serde(rename = "TLS1.2")]
+    Tls12,
+    /// TLS 1.3.
+    #[serde(rename = "TLS1.3")]
+    Tls13,
+}
+
+/// Cross-origin resource sharing.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct Cors {
+    /// Origins allowed (`https://example.com`, or `*`); empty disables CORS.
+    pub allowed_origins: Vec<String>,
+    /// Methods allowed in preflight answers.
+    pub allowed_methods: Vec<String>,
+    /// Request headers allowed in preflight answers.
+    pub allowed_headers: Vec<String>,
+}
+
+/// A token-bucket rate limit; the same shape serves `http.rateLimit` and a rule's `rateLimit`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct RateLimit {
+    /// Enforce the limit; default false.
+    pub enabled: bool,
+    /// Sustained rate; default 600.
+    pub requests_per_minute: u32,
+    /// Requests allowed at once above the sustained rate; default 100.
+    pub burst: u32,
+}
+
+/// Timeouts of client connections.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct Timeouts {
+    /// Bound on receiving request headers and each read of a body; default 30s.
+    pub read: Duration,
+    /// Bound on each write to a client; default 60s.
+    pub write: Duration,
+    /// Idle keep-alive connections are closed after this; default 120s.
+    pub idle: Duration,
+    /// Drain deadline on SIGTERM; default 30s.
+    pub shutdown: Duration,
+}
+
+/// Request size limits.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct Limits {
+    /// Largest request body accepted (413 past it); default `10MiB`.
+    pub max_body_size: ByteSize,
+    /// Largest request header section accepted (431 past it); default `64KiB`.
+    pub max_header_size: ByteSize,
+}
+
+/// TLS 1.3 suites we can offer, by IANA name.
+pub const TLS13_CIPHERS: &[&str] = &[
+    "TLS_AES_128_GCM_SHA256",
+    "TLS_AES_256_GCM_SHA384",
+    "TLS_CHACHA20_POLY1305_SHA256",
+];
+
+/// TLS 1.2 suites we can offer, by IANA name.
+pub const TLS12_CIPHERS: &[&str] = &[
+    "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+    "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+    "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+    "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+    "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+];
+
+// === impl Http ===
+
+impl Default for Http {
+    fn default() -> Self {
+        Self {
+            listen: "0.0.0.0:8080".into(),
+            tls: Tls::default(),
+            cors: Cors::default(),
+            rate_limit: RateLimit::default(),
+            timeouts: Timeouts::default(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+impl Http {
+    pub(crate) fn validate(&self, at: &Path, c: &mut Check) {
+        if !is_socket_addr(&self.listen) {
+            c.fail(
+                &at.key("listen"),
+                "must be host:port (e.g. \"0.0.0.0:8080\")",
+                &self.listen,
+            );
+        }
+        self.tls.validate(&at.key("tls"), c);
+        self.cors.validate(&at.key("cors"), c);
+        self.rate_limit.validate(&at.key("rateLimit"), c);
+        self.timeouts.validate(&at.key("timeouts"), c);
+        self.limits.validate(&at.key("limits"), c);
+    }
+}
+
+// === impl Tls ===
+
+impl Default for Tls {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            cert: None,
+            key: None,
+            min_version: TlsVersion::Tls12,
+            ciphers: Vec::new(),
+        }
+    }
+}
+
+impl Tls {
+    fn validate(&self, at: &Path, c: &mut Check) {
+        if self.enabled {
+            for (name, v) in [("cert", &self.cert), ("key", &self.key)] {
+                if v.as_deref().is_none_or(|s| s.trim().is_empty()) {
+                    c.missing(&at.key(name), "is required when tls.enabled is true");
+                }
+            }
+        }
+        let mut offers_any = false;
+        let mut unknown = false;
+        for (i, name) in self.ciphers.iter().enumerate() {
+            let p = at.key("ciphers").index(i);
+            if TLS13_CIPHERS.contains(&name.as_str()) {
+                offers_any = true;
+            } else if TLS12_CIPHERS.contains(&name.as_str()) {
+                offers_any |= self.min_version == TlsVersion::Tls12;
+            } else {
+                unknown = true;
+                let known = [TLS13_CIPHERS, TLS12_CIPHERS].concat().join(", ");
+                c.fail(&p, format!("unknown cipher suite (known: {known})"), name);
+            }
+        }
+        if !self.ciphers.is_empty() && !offers_any && !unknown {
+            c.fail(
+                &at.key("ciphers"),
+                "no listed suite is usable with minVersion TLS1.3 (list a TLS_AES_* suite)",
+                &self.ciphers,
+            );
+        }
+    }
+}
+
+// === impl Cors ===
+
+impl Cors {
+    fn validate(&self, at: &Path, c: &mut Check) {
+        for (i, o) in self.allowed_origins.iter().enumerate() {
+            let ok = o == "*"
+                || (o.starts_with("http://") || o.starts_with("https://"))
+                    && !o
+                        .trim_end_matches('/')
+                        .contains(|ch: char| ch.is_whitespace())
+                    && o.split("://")
+                        .nth(1)
+                        .is_some_and(|h| !h.is_empty() && !h.contains('/'));
+            if !ok {
+                c.fail(&at.key("allowedOrigins").index(i), "must be \"*\" or an origin such as \"https://example.com\" (scheme and host, no path)", o);
+            }
+        }
+        for (i, m) in self.allowed_methods.iter().enumerate() {
+            if !is_http_method(m) {
+                c.fail(
+                    &at.key("allowedMethods").index(i),
+                    "must be an upper-case HTTP method",
+                    m,
+                );
+            }
+        }
+        for (i, h) in self.allowed_headers.iter().enumerate() {
+            if !(h == "*" || is_header_name(h)) {
+                c.fail(
+                    &at.key("allowedHeaders").index(i),
+                    "must be a header name or \"*\"",
+                    h,
+                );
+            }
+        }
+    }
+}
+
+// === impl RateLimit ===
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            requests_per_minute: 600,
+            burst: 100,
+        }
+    }
+}
+
+impl RateLimit {
+    pub(crate) fn validate(&self, at: &Path, c: &mut Check) {
+        if self.requests_per_minute == 0 {
+            c.fail(
+                &at.key("requestsPerMinute"),
+                "must be greater than 0",
+                &self.requests_per_minute,
+            );
+        }
+        if self.burst == 0 {
+            c.fail(&at.key("burst"), "must be greater than 0", &self.burst);
+        }
+    }
+}
+
+// === impl Timeouts ===
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            read: Duration::secs(30),
+            write: Duration::secs(60),
+            idle: Duration::secs(120),
+            shutdown: Duration::secs(30),
+        }
+    }
+}
+
+impl Timeouts {
+    fn validate(&self, at: &Path, c: &mut Check) {
+        for (name, d) in [
+            ("read", self.read),
+            ("write", self.write),
+            ("idle", self.idle),
+        ] {
+            if d.get().is_zero() {
+                c.fail(&at.key(name), "must be greater than 0", &d);
+            }
+        }
+    }
+}
+
+// === impl Limits ===
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_size: ByteSize::mib(10),
+            max_header_size: ByteSize::kib(64),
+        }
+    }
+}
+
+impl Limits {
+    fn validate(&self, at: &Path, c: &mut Check) {
+        if self.max_body_size.bytes() == 0 {
+            c.fail(
+                &at.key("maxBodySize"),
+                "must be greater than 0",
+                &self.max_body_size,
+            );
+        }
+        if self.max_header_size.bytes() < 1024 {
+            c.fail(
+                &at.key("maxHeaderSize"),
+                "must be at least 1KiB",
+                &self.max_header_size,
+            );
+        }
+    }
+}

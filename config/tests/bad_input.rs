@@ -1,0 +1,204 @@
+//! Bad input: each mistake is named by its exact path, and several at once are all reported.
+
+use openclaw_config::{validate, validate_with_env};
+use serde_json::{Value, json};
+
+fn problems(doc: Value) -> Vec<String> {
+    validate(&doc)
+        .unwrap_err()
+        .iter()
+        .map(|p| p.to_string())
+        .collect()
+}
+
+fn agents() -> Value {
+    json!({"discovery": {"static": [
+        {"id": "chat", "endpoint": "http://127.0.0.1:9001", "tags": ["chat"]},
+        {"id": "code", "endpoint": "http://127.0.0.1:9002"}
+    ]}})
+}
+
+#[test]
+fn unknown_key() {
+    let p = problems(json!({"gateway": {"http": {"listen": "0.0.0.0:1", "lisen": "x"}}}));
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(
+        p[0].starts_with("gateway.http.lisen: unknown key (known keys here: listen, tls"),
+        "{}",
+        p[0]
+    );
+    assert!(p[0].ends_with("got \"x\""), "{}", p[0]);
+    let top = problems(json!({"gateway": {"routing": {"rules": []}, "routes": []}}));
+    assert!(top[0].starts_with("gateway.routes: unknown key"), "{top:?}");
+}
+
+#[test]
+fn wrong_type() {
+    let p = problems(json!({"gateway": {"http": {"rateLimit": {"burst": "lots"}}}}));
+    assert_eq!(
+        p,
+        vec!["gateway.http.rateLimit.burst: wrong type, expected u32, got \"lots\""]
+    );
+}
+
+#[test]
+fn out_of_range_threshold() {
+    let p = problems(
+        json!({"gateway": {"agents": agents(), "routing": {"rules": [
+            {"name": "a", "match": {"type": "prefix", "pattern": "/a"}, "target": "chat"},
+            {"name": "b", "match": {"type": "semantic", "threshold": 1.7, "categories": ["code"]}, "target": "code"}
+        ]}}}),
+    );
+    assert_eq!(
+        p,
+        vec!["gateway.routing.rules[1].match.threshold: must be within 0..=1, got 1.7"]
+    );
+}
+
+#[test]
+fn dangling_target_and_tag() {
+    let p = problems(
+        json!({"gateway": {"agents": agents(), "routing": {"rules": [
+            {"name": "a", "match": {"type": "default"}, "target": "ghost"},
+            {"name": "b", "match": {"type": "prefix", "pattern": "/b/*"}, "target": "tag:chat", "fallback": "tag:none"}
+        ]}}}),
+    );
+    assert_eq!(p.len(), 2, "{p:?}");
+    assert!(
+        p[0].starts_with("gateway.routing.rules[0].target: must name an agent"),
+        "{}",
+        p[0]
+    );
+    assert!(
+        p[1].starts_with("gateway.routing.rules[1].fallback: no agent"),
+        "{}",
+        p[1]
+    );
+}
+
+#[test]
+fn broken_regex() {
+    let p = problems(
+        json!({"gateway": {"agents": agents(), "routing": {"rules": [
+            {"name": "r", "match": {"type": "regex", "pattern": "^/agents/([^/]+/chat$"}, "target": "chat"}
+        ]}}}),
+    );
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(
+        p[0].starts_with("gateway.routing.rules[0].match.pattern: is not a valid regex"),
+        "{}",
+        p[0]
+    );
+}
+
+#[test]
+fn bad_duration_and_size() {
+    let p = problems(
+        json!({"gateway": {"http": {"timeouts": {"read": "30 seconds"}, "limits": {"maxBodySize": "10 megs"}}}}),
+    );
+    assert_eq!(p.len(), 2, "{p:?}");
+    assert!(
+        p.iter()
+            .any(|l| l.starts_with("gateway.http.timeouts.read: unknown duration unit `seconds`")),
+        "{p:?}"
+    );
+    assert!(
+        p.iter()
+            .any(|l| l.starts_with("gateway.http.limits.maxBodySize: unknown size unit `megs`")),
+        "{p:?}"
+    );
+}
+
+#[test]
+fn missing_env_var() {
+    let doc = json!({"gateway": {"controlPlane": {"token": "${NODE_TOKEN_FOR_TEST}"}}});
+    let p = validate_with_env(&doc, &|_| None).unwrap_err().to_string();
+    assert_eq!(
+        p,
+        "gateway.controlPlane.token: environment variable NODE_TOKEN_FOR_TEST is not set, got \"${NODE_TOKEN_FOR_TEST}\""
+    );
+}
+
+#[test]
+fn several_at_once_are_all_reported_with_original_indices() {
+    let p = problems(json!({"gateway": {
+        "http": {"listen": "nowhere", "colour": "blue"},
+        "agents": {"discovery": {"static": [
+            "not-an-agent",
+            {"id": "chat", "endpoint": "http://127.0.0.1:9001", "weight": 0},
+            {"id": "chat", "endpoint": "ftp://x"}
+        ]}},
+        "loadBalancing": {"strategy": "fastest"},
+        "routing": {"rules": [{"name": "x", "match": {"type": "semantic", "threshold": -1, "categories": ["c"]}, "target": "nobody"}]},
+        "logging": {"level": "loud"}
+    }}));
+    let want = [
+        "gateway.http.colour: unknown key",
+        "gateway.agents.discovery.static[0]: wrong type",
+        "gateway.loadBalancing.strategy: must be one of roundRobin, weightedRoundRobin, leastConnections, ipHash, adaptive, got \"fastest\"",
+        "gateway.logging.level: must be one of",
+        "gateway.http.listen: must be host:port",
+        "gateway.agents.discovery.static[1].weight: must be greater than 0, got 0",
+        "gateway.agents.discovery.static[2].id: duplicate agent id",
+        "gateway.agents.discovery.static[2].endpoint: must be an http:// or https:// URL",
+        "gateway.routing.rules[0].match.threshold: must be within 0..=1, got -1",
+        "gateway.routing.rules[0].target: must name an agent",
+    ];
+    for w in want {
+        assert!(
+            p.iter().any(|l| l.starts_with(w)),
+            "missing {w:?} in\n{}",
+            p.join("\n")
+        );
+    }
+    assert_eq!(p.len(), want.len(), "{}", p.join("\n"));
+}
+
+#[test]
+fn secrets_never_appear_in_errors() {
+    let p = problems(json!({"gateway": {"cache": {"layers": [
+        {"name": "r", "type": "redis", "endpoint": "redis://:hunter2@h:6379", "password": 12345}
+    ]}, "auth": {"apiKeys": [{"id": "k", "key": "sk-plain-secret"}]}}}));
+    let text = p.join("\n");
+    assert!(
+        !text.contains("12345") && !text.contains("sk-plain-secret"),
+        "{text}"
+    );
+    assert!(
+        text.contains("gateway.cache.layers[0].password: wrong type"),
+        "{text}"
+    );
+    assert!(
+        text.contains("gateway.auth.apiKeys[0].key: must be an environment placeholder"),
+        "{text}"
+    );
+}
+
+#[test]
+fn beyond_seed_values_we_do_not_support_are_rejected() {
+    let p = problems(json!({"gateway": {
+        "cache": {"layers": [{"name": "cdn", "type": "cdn"}]},
+        "agents": {"discovery": {"method": "consul"}},
+        "http": {"tls": {"minVersion": "TLS1.1", "ciphers": ["TLS_RSA_WITH_RC4_128_SHA"]}}
+    }}));
+    let text = p.join("\n");
+    assert!(
+        text.contains("gateway.cache.layers[0].type: must be one of memory, redis, got \"cdn\""),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "gateway.agents.discovery.method: must be one of static, k8s, got \"consul\""
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("gateway.http.tls.minVersion: must be one of TLS1.2, TLS1.3"),
+        "{text}"
+    );
+    assert!(
+        text.contains("gateway.http.tls.ciphers[0]: unknown cipher suite"),
+        "{text}"
+    );
+    assert_eq!(p.len(), 4, "{text}");
+}
