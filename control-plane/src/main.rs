@@ -1,0 +1,2 @@
+//! openclaw-control-plane binary (being written)
+fn main() {}
