@@ -1,2 +1,60 @@
-//! placeholder
-fn main() {}
+//! `openclaw`: the command-line face of OpenClaw Gateway.
+//!
+//! `openclaw gateway <verb>`: local config tools (`validate`, `config.effective`, `apikey.new`) and the
+//! admin verbs that talk to the control plane over gRPC (`config.get`, `config.patch`, `nodes`, …).
+//! JSON goes to stdout, messages to stderr; exit 0 on success, 1 on a failed operation, 2 on bad usage.
+
+mod admin;
+mod apikey;
+mod args;
+mod local;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::args::{Cli, Command, Verb};
+use crate::output::Failure;
+
+fn main() -> ExitCode {
+    let raw: Vec<String> = std::env::args().collect();
+    let (rest, flags) = match openclaw_config::layers::extract_config_flags(raw) {
+        Ok(split) => split,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let cli = Cli::parse_from(rest);
+    let result = match cli.command {
+        Command::Gateway(g) => run_gateway(g, flags),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => f.report(),
+    }
+}
+
+fn run_gateway(
+    g: args::Gateway,
+    flags: Vec<(openclaw_config::Path, serde_json::Value)>,
+) -> Result<(), Failure> {
+    if !flags.is_empty() && !matches!(g.verb, Verb::ConfigEffective(_)) {
+        return Err(Failure::usage(
+            "--config.key=value flags only apply to `config.effective`",
+        ));
+    }
+    match g.verb {
+        Verb::Validate(a) => local::validate(a),
+        Verb::ConfigEffective(a) => local::effective(a, flags),
+        Verb::ApikeyNew(a) => apikey::new_key(a),
+        verb => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| Failure::op(format!("cannot start the runtime: {e}")))?;
+            rt.block_on(admin::run(g.conn, verb))
+        }
+    }
+}

@@ -272,10 +272,11 @@ fn record_origins(v: &Value, at: &Path, layer: Layer, out: &mut BTreeMap<Path, L
     }
 }
 
+/// `--config.key=value` flags as path and value, in command-line order.
+pub type ConfigFlags = Vec<(Path, Value)>;
+
 /// Splits `--config.key=value` (or `--config.key value`) flags out of `args`; the rest is returned as is.
-pub fn extract_config_flags(
-    args: Vec<String>,
-) -> Result<(Vec<String>, Vec<(Path, Value)>), ConfigError> {
+pub fn extract_config_flags(args: Vec<String>) -> Result<(Vec<String>, ConfigFlags), ConfigError> {
     let mut rest = Vec::new();
     let mut flags = Vec::new();
     let mut it = args.into_iter();

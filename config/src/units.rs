@@ -67,7 +67,7 @@ impl fmt::Display for Duration {
             return f.write_str("0s");
         }
         for (per, unit) in [(3_600_000, "h"), (60_000, "m"), (1_000, "s")] {
-            if ms % per == 0 {
+            if ms.is_multiple_of(per) {
                 return write!(f, "{}{unit}", ms / per);
             }
         }
@@ -164,7 +164,7 @@ impl fmt::Display for ByteSize {
             (1_000_000, "MB"),
             (1_000, "KB"),
         ] {
-            if b % per == 0 {
+            if b.is_multiple_of(per) {
                 return write!(f, "{}{unit}", b / per);
             }
         }

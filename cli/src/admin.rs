@@ -1,0 +1,298 @@
+//! The admin verbs: each is one gRPC call to the control plane, printed as JSON on stdout.
+
+use std::collections::HashMap;
+
+use openclaw_proto::admin::admin_client::AdminClient;
+use openclaw_proto::admin::{
+    DiffRequest, GetRequest, HistoryRequest, NodeStatus, NodesRequest, PatchFormat, PatchRequest,
+    PromoteRequest, PutRequest, RollbackRequest, ValidateRequest, VersionInfo, WatchRolloutRequest,
+    WriteResponse,
+};
+use serde_json::{Value, json};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+use tonic::{Code, Status};
+
+use crate::args::{Conn, Verb, WaitArgs};
+use crate::local::read_document;
+use crate::output::{Failure, print_json};
+
+type Client = AdminClient<InterceptedService<Channel, Bearer>>;
+
+/// Adds `authorization: Bearer <token>` to every call.
+#[derive(Clone)]
+struct Bearer(Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>);
+
+impl Interceptor for Bearer {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
+        if let Some(v) = &self.0 {
+            req.metadata_mut().insert("authorization", v.clone());
+        }
+        Ok(req)
+    }
+}
+
+/// Runs one admin verb.
+pub(crate) async fn run(conn: Conn, verb: Verb) -> Result<(), Failure> {
+    let mut c = connect(&conn).await?;
+    let author = author();
+    match verb {
+        Verb::ConfigGet(a) => {
+            let key = a.key.or(a.key_pos).unwrap_or_default();
+            let r = c
+                .get(GetRequest {
+                    version: a.version,
+                    key,
+                })
+                .await
+                .map_err(status)?
+                .into_inner();
+            print_json(&parse_json(&r.json)?);
+        }
+        Verb::ConfigPut(a) => {
+            let doc = read_document(&a.file)?;
+            let req = PutRequest {
+                json: doc.to_string(),
+                expect_version: a.expect_version,
+                message: a.message,
+                author,
+            };
+            let r = c.put(req).await.map_err(status)?.into_inner();
+            finish_write(&mut c, r, &a.wait).await?;
+        }
+        Verb::ConfigPatch(a) => {
+            let patch = read_document(&a.file)?;
+            let format = if a.json_patch {
+                PatchFormat::JsonPatch
+            } else {
+                PatchFormat::Merge
+            };
+            let req = PatchRequest {
+                patch_json: patch.to_string(),
+                format: format as i32,
+                expect_version: a.expect_version,
+                message: a.message,
+                author,
+                dry_run: a.dry_run,
+                canary: a.canary.into_iter().collect::<HashMap<_, _>>(),
+            };
+            let r = c.patch(req).await.map_err(status)?.into_inner();
+            if r.dry_run {
+                let valid = r.problems.is_empty();
+                print_json(
+                    &json!({"dryRun": true, "valid": valid, "problems": r.problems, "diff": parse_json(&r.diff_json)?}),
+                );
+                eprintln!("{}", r.diff_text);
+                return if valid {
+                    Ok(())
+                } else {
+                    Err(Failure::op(r.problems.join("\n")))
+                };
+            }
+            finish_write(&mut c, r, &a.wait).await?;
+        }
+        Verb::ConfigValidate(a) => {
+            let doc = read_document(&a.file)?;
+            let r = c
+                .validate(ValidateRequest {
+                    json: doc.to_string(),
+                })
+                .await
+                .map_err(status)?
+                .into_inner();
+            print_json(&json!({"valid": r.valid, "problems": r.problems}));
+            if !r.valid {
+                return Err(Failure::op(r.problems.join("\n")));
+            }
+        }
+        Verb::ConfigHistory(a) => {
+            let r = c
+                .history(HistoryRequest {
+                    limit: a.limit,
+                    before: None,
+                })
+                .await
+                .map_err(status)?
+                .into_inner();
+            print_json(&Value::Array(r.versions.iter().map(version_json).collect()));
+        }
+        Verb::ConfigDiff(a) => {
+            let r = c
+                .diff(DiffRequest {
+                    from: a.from,
+                    to: a.to,
+                })
+                .await
+                .map_err(status)?
+                .into_inner();
+            print_json(&parse_json(&r.diff_json)?);
+            eprintln!("{}", r.diff_text);
+        }
+        Verb::ConfigRollback(a) => {
+            let r = c
+                .rollback(RollbackRequest {
+                    to_version: a.to,
+                    message: a.message,
+                    author,
+                })
+                .await
+                .map_err(status)?
+                .into_inner();
+            finish_write(&mut c, r, &a.wait).await?;
+        }
+        Verb::ConfigPromote(w) => {
+            let r = c
+                .promote(PromoteRequest { author })
+                .await
+                .map_err(status)?
+                .into_inner();
+            finish_write(&mut c, r, &w).await?;
+        }
+        Verb::Nodes => {
+            let r = c.nodes(NodesRequest {}).await.map_err(status)?.into_inner();
+            print_json(&Value::Array(r.nodes.iter().map(node_json).collect()));
+        }
+        Verb::Validate(_) | Verb::ConfigEffective(_) | Verb::ApikeyNew(_) => {
+            return Err(Failure::usage("not an admin verb"));
+        }
+    }
+    Ok(())
+}
+
+async fn connect(conn: &Conn) -> Result<Client, Failure> {
+    let mut ep = Endpoint::from_shared(conn.server.clone())
+        .map_err(|e| Failure::usage(format!("--server {}: {e}", conn.server)))?
+        .connect_timeout(std::time::Duration::from_secs(5));
+    if conn.server.starts_with("https://") {
+        let mut tls = ClientTlsConfig::new();
+        if let Some(ca) = &conn.ca {
+            let pem = std::fs::read(ca)
+                .map_err(|e| Failure::op(format!("cannot read {}: {e}", ca.display())))?;
+            tls = tls.ca_certificate(Certificate::from_pem(pem));
+        }
+        ep = ep
+            .tls_config(tls)
+            .map_err(|e| Failure::op(format!("TLS setup failed: {e}")))?;
+    }
+    let channel = ep.connect().await.map_err(|e| {
+        Failure::op(format!(
+            "cannot reach the control plane at {}: {e}",
+            conn.server
+        ))
+    })?;
+    let token =
+        match &conn.token {
+            Some(t) => Some(format!("Bearer {t}").parse().map_err(|_| {
+                Failure::usage("--token contains characters not allowed in a header")
+            })?),
+            None => None,
+        };
+    Ok(AdminClient::with_interceptor(channel, Bearer(token)))
+}
+
+async fn finish_write(c: &mut Client, r: WriteResponse, wait: &WaitArgs) -> Result<(), Failure> {
+    let v = r.version.unwrap_or_default();
+    let mut out = version_json(&v);
+    out["changed"] = json!(r.changed);
+    out["diff"] = parse_json(&r.diff_json)?;
+    if !r.canary.is_empty() {
+        out["canary"] = json!(r.canary);
+    }
+    print_json(&out);
+    if !r.diff_text.is_empty() {
+        eprintln!("{}", r.diff_text);
+    }
+    if wait.wait {
+        wait_rollout(c, v.version, wait).await?;
+    }
+    Ok(())
+}
+
+/// Follows the rollout of `version` on stderr until every node applied it, one NACKed, or time ran out.
+async fn wait_rollout(c: &mut Client, version: u64, wait: &WaitArgs) -> Result<(), Failure> {
+    let follow = async {
+        let mut stream = c
+            .watch_rollout(WatchRolloutRequest { version })
+            .await
+            .map_err(status)?
+            .into_inner();
+        while let Some(ev) = stream.message().await.map_err(status)? {
+            if ev.nacked {
+                return Err(Failure::op(format!(
+                    "node {} rejected version {version}: {}",
+                    ev.node_id, ev.error
+                )));
+            }
+            if !ev.node_id.is_empty() {
+                eprintln!(
+                    "rollout v{version}: {}/{} nodes applied (node {} at v{})",
+                    ev.applied, ev.total, ev.node_id, ev.applied_version
+                );
+            }
+            if ev.done {
+                eprintln!(
+                    "rollout v{version}: done, {}/{} nodes applied",
+                    ev.applied, ev.total
+                );
+                return Ok(());
+            }
+        }
+        Err(Failure::op(
+            "the rollout stream ended before every node applied the version",
+        ))
+    };
+    match tokio::time::timeout(wait.timeout, follow).await {
+        Ok(r) => r,
+        Err(_) => Err(Failure::op(format!(
+            "timed out after {:?} waiting for nodes to apply version {version}",
+            wait.timeout
+        ))),
+    }
+}
+
+fn version_json(v: &VersionInfo) -> Value {
+    json!({"version": v.version, "parent": v.parent, "author": v.author, "time": v.time, "message": v.message, "hash": v.hash})
+}
+
+fn node_json(n: &NodeStatus) -> Value {
+    let opt = |s: &str| if s.is_empty() { Value::Null } else { json!(s) };
+    json!({
+        "nodeId": n.node_id,
+        "labels": n.labels,
+        "address": n.address,
+        "connected": n.connected,
+        "appliedVersion": n.applied_version,
+        "desiredVersion": n.desired_version,
+        "canary": n.canary,
+        "lastAck": opt(&n.last_ack),
+        "lastNack": opt(&n.last_nack),
+        "nackError": opt(&n.nack_error),
+        "softwareVersion": n.software_version,
+        "localOverrides": n.local_overrides,
+        "restartRequired": n.restart_required,
+    })
+}
+
+fn parse_json(s: &str) -> Result<Value, Failure> {
+    if s.is_empty() {
+        return Ok(Value::Null);
+    }
+    serde_json::from_str(s).map_err(|e| Failure::op(format!("the server sent invalid JSON: {e}")))
+}
+
+fn status(s: Status) -> Failure {
+    match s.code() {
+        Code::InvalidArgument => Failure::op(s.message().to_string()),
+        Code::Unauthenticated => Failure::op(format!("unauthenticated: {}", s.message())),
+        Code::Unavailable => Failure::op(format!("control plane unavailable: {}", s.message())),
+        _ => Failure::op(format!("error: {}", s.message())),
+    }
+}
+
+fn author() -> String {
+    std::env::var("USER")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "openclaw-cli".into())
+}
