@@ -7,7 +7,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let mut config = prost_build::Config::new();
     config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
-    let descriptors = std::path::PathBuf::from(std::env::var("OUT_DIR")?).join("openclaw_descriptor.bin");
+    // Resource bodies are encoded once per version and shared by every stream: `Bytes` clones are refcounts.
+    config.bytes([".openclaw.discovery.v1.Resource.body"]);
+    let descriptors =
+        std::path::PathBuf::from(std::env::var("OUT_DIR")?).join("openclaw_descriptor.bin");
     tonic_prost_build::configure()
         .file_descriptor_set_path(descriptors)
         .compile_with_config(config, &protos, &["proto"])?;

@@ -22,6 +22,7 @@ pub mod layers;
 pub mod patch;
 mod path;
 mod problem;
+pub mod resources;
 mod schema;
 pub mod secrets;
 mod units;

@@ -1,5 +1,7 @@
 //! Bad input: each mistake is named by its exact path, and several at once are all reported.
 
+#![allow(clippy::unwrap_used)] // Test helpers may panic: a panic is a test failure.
+
 use openclaw_config::{validate, validate_with_env};
 use serde_json::{Value, json};
 

@@ -1,5 +1,7 @@
 //! Property tests of the document algebra: merge patch, canonical hashing, diff → JSON Patch.
 
+#![allow(clippy::unwrap_used)] // Test helpers may panic: a panic is a test failure.
+
 use openclaw_config::diff::{diff, to_json_patch};
 use openclaw_config::patch::{apply_json_patch, merge_patch};
 use openclaw_config::{canonical_bytes, content_hash};
@@ -10,7 +12,7 @@ fn leaf() -> impl Strategy<Value = Value> {
     prop_oneof![
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
-        any::<i32>().prop_map(|n| Value::from(n)),
+        any::<i32>().prop_map(Value::from),
         "[a-z0-9 ]{0,8}".prop_map(Value::String),
     ]
 }

@@ -1,5 +1,7 @@
 //! Every JSON example of the seed article parses and validates as the article intends.
 
+#![allow(clippy::unwrap_used)] // Test helpers may panic: a panic is a test failure.
+
 use openclaw_config::{parse, validate, validate_with_env};
 use serde_json::{Value, json};
 

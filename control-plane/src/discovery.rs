@@ -1,1 +1,22 @@
-//! (being written)
+//! Discovery: the desired state split into resources and streamed to every data plane as deltas.
+//!
+//! - [`Hub`] takes each new desired state ([`Publish`](crate::versions::Publish)), encodes every
+//!   resource once into a [`Target`](snapshot::Target) shared by all streams, and announces it on a
+//!   `watch` channel (latest wins: a slow node skips intermediate versions);
+//! - [`DiscoveryService`] runs one task per stream (`stream`): it sends a node only what differs from
+//!   what it holds, one response at a time, and follows ACKs and NACKs;
+//! - `registry` remembers every node seen (persisted through a callback) and announces changes, which
+//!   `rollout` turns into the admin API's [`NodeView`](crate::admin::NodeView).
+
+mod hub;
+mod registry;
+mod rollout;
+mod service;
+mod snapshot;
+mod stream;
+
+#[cfg(test)]
+mod tests;
+
+pub(crate) use hub::Hub;
+pub(crate) use service::DiscoveryService;

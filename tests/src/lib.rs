@@ -2,7 +2,13 @@
 //! starts processes and stops exactly the ones it started.
 
 mod binaries;
+mod certs;
+mod control_plane;
+mod node;
 mod process;
 
 pub use binaries::bin;
+pub use certs::{CertPem, TestCa};
+pub use control_plane::{ADMIN_TOKEN, ControlPlane, CpOptions, NODE_TOKEN, json_ok};
+pub use node::{RawNode, holdings};
 pub use process::{Child, free_port, wait_for_port};

@@ -1,5 +1,7 @@
 //! The local config verbs through the real `openclaw` binary.
 
+#![allow(clippy::unwrap_used)] // Test helpers may panic: a panic is a test failure.
+
 use std::process::{Command, Output};
 
 use openclaw_e2e::bin;
