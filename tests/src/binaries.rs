@@ -19,12 +19,16 @@ pub fn bin(name: &str) -> PathBuf {
 
 fn build() -> Result<PathBuf, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    // target/<profile>/deps/<test-binary>
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .ok_or("cannot locate the target directory")?
-        .to_path_buf();
+    // target/<profile>/deps/<test-binary>, or target/<profile>/<bench-binary>
+    let parent = exe.parent().ok_or("cannot locate the target directory")?;
+    let profile_dir = if parent.file_name().is_some_and(|n| n == "deps") {
+        parent
+            .parent()
+            .ok_or("cannot locate the target directory")?
+            .to_path_buf()
+    } else {
+        parent.to_path_buf()
+    };
     let release = profile_dir.file_name().is_some_and(|n| n == "release");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.toml");

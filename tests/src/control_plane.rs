@@ -102,6 +102,11 @@ impl ControlPlane {
         );
     }
 
+    /// The OS process id (0 when not running).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::pid)
+    }
+
     /// The admin/discovery URL.
     pub fn url(&self) -> String {
         let scheme = if self.opts.tls.is_some() {
