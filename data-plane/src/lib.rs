@@ -1,7 +1,24 @@
 //! The OpenClaw Gateway data plane: the proxy node that serves compiled routing tables.
 //!
-//! Being built. Today it exposes [`discovery`], the client of the control plane's discovery stream:
-//! it keeps the resources a node holds, reassembles and verifies each snapshot, ACKs or NACKs it, and
-//! reconnects with backoff when the control plane goes away.
+//! - [`node`] runs a node: it gets a first config ([`managed`] from the control plane, or
+//!   [`standalone`] from local files), builds a runtime sized by it, serves, and drains on shutdown;
+//! - [`state::Shared`] holds what outlives a config swap: the current [`compiled::Compiled`] table in
+//!   an `ArcSwap` (a request loads it once and uses it to the end), the agent [`upstream`] registry,
+//!   [`metrics`], and the pooled client;
+//! - [`routing`] compiles and matches rules (the CLI links it too); [`proxy`] is the request path;
+//! - [`discovery`] is the client of the control plane's discovery stream.
 
+pub mod compiled;
 pub mod discovery;
+mod logging;
+mod managed;
+pub mod metrics;
+pub mod node;
+mod not_enforced;
+pub mod proxy;
+pub mod routing;
+mod standalone;
+pub mod state;
+pub mod upstream;
+
+pub use node::{ManagedOptions, NodeError, NodeOptions, run_node};

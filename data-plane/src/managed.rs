@@ -1,0 +1,174 @@
+//! Managed mode: the first snapshot before the runtime exists (or the saved one when the control plane
+//! is away), then following the discovery stream for the node's whole life, applying each snapshot over
+//! the node-local layers and saving it to the state directory.
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openclaw_config::{Layered, Sources};
+use serde_json::{Value, json};
+
+use crate::compiled::Compiled;
+use crate::discovery::{Applied, ClientConfig, DiscoveryClient, Held, Snapshot};
+use crate::node::{First, ManagedOptions, NodeError, shared_apply};
+use crate::routing::KeywordMatcher;
+use crate::state::{Mode, Shared};
+use crate::upstream::Registry;
+
+/// How long a booting node waits for the control plane before it starts from its saved snapshot.
+const SAVED_AFTER: Duration = Duration::from_secs(3);
+
+const STATE_FILE: &str = "snapshot.json";
+
+/// Fetches (and ACKs) the first snapshot the node can apply; blocks until there is one.
+pub(crate) fn first_snapshot(m: &ManagedOptions, sources: &Sources) -> Result<First, NodeError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(NodeError::Runtime)?;
+    let saved = m.state_dir.as_deref().and_then(load_saved);
+    rt.block_on(async {
+        let client = DiscoveryClient::new(client_config(m)).map_err(|e| NodeError::ControlPlane(e.to_string()))?;
+        let started = tokio::time::Instant::now();
+        let mut delay = Duration::from_millis(100);
+        loop {
+            match tokio::time::timeout(SAVED_AFTER, fetch(&client, sources)).await {
+                Ok(Ok((snapshot, held))) => {
+                    save(m.state_dir.as_deref(), &snapshot);
+                    return Ok(First { layered: layered(sources, &snapshot.doc)?, version: snapshot.version, held: Some(held) });
+                }
+                Ok(Err(e)) => tracing::warn!(control_plane = %m.address, error = %e, "no first snapshot yet"),
+                Err(_) => tracing::warn!(control_plane = %m.address, "control plane did not answer in time"),
+            }
+            if let Some((version, doc)) = &saved
+                && started.elapsed() >= SAVED_AFTER
+            {
+                tracing::warn!(version, "starting from the saved snapshot while the control plane is away");
+                return Ok(First { layered: layered(sources, doc)?, version: *version, held: Some(Held::from_snapshot(*version, doc)) });
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(5));
+        }
+    })
+}
+
+/// One session: snapshots until one applies (NACKing the others), ACKed.
+async fn fetch(client: &DiscoveryClient, sources: &Sources) -> Result<(Snapshot, Held), String> {
+    let mut session = client
+        .connect(Held::new())
+        .await
+        .map_err(|e| e.to_string())?;
+    loop {
+        let snapshot = session.next_snapshot().await.map_err(|e| e.to_string())?;
+        match check(sources, &snapshot) {
+            Ok(()) => {
+                session
+                    .ack(&Applied::default())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                return Ok((snapshot, session.into_held()));
+            }
+            Err(e) => {
+                tracing::error!(version = snapshot.version, error = %e, "first snapshot rejected");
+                session.nack(e).await.map_err(|e| e.to_string())?;
+            }
+        }
+    }
+}
+
+/// Compiles a snapshot against a scratch registry, to know it applies before ACKing it.
+fn check(sources: &Sources, snapshot: &Snapshot) -> Result<(), String> {
+    let layered = layered(sources, &snapshot.doc).map_err(|e| e.to_string())?;
+    let env = |n: &str| std::env::var(n).ok();
+    let scratch = Registry::new();
+    let built = Compiled::build(
+        &layered.effective,
+        snapshot.version,
+        &scratch,
+        &env,
+        Arc::new(KeywordMatcher::default()),
+    );
+    scratch.shutdown();
+    built.map(|_| ()).map_err(|e| e.to_string())
+}
+
+/// Follows the control plane until `shutdown`.
+pub(crate) async fn follow(
+    m: ManagedOptions,
+    sources: Sources,
+    shared: Arc<Shared>,
+    held: Held,
+    shutdown: impl Future<Output = ()> + Send,
+) {
+    let client = match DiscoveryClient::new(client_config_with(&m, &shared)) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot create the discovery client");
+            return;
+        }
+    };
+    if let Ok(mut mode) = shared.mode.lock() {
+        *mode = Mode::Managed {
+            address: m.address.clone(),
+            status: client.status(),
+        };
+    }
+    let state_dir = m.state_dir.clone();
+    let apply = move |snapshot: Snapshot| -> Result<Applied, String> {
+        let layered = layered(&sources, &snapshot.doc).map_err(|e| e.to_string())?;
+        match shared_apply(&shared, &layered, snapshot.version) {
+            Ok(restart_required) => {
+                save(state_dir.as_deref(), &snapshot);
+                Ok(Applied { restart_required })
+            }
+            Err(e) => {
+                tracing::error!(version = snapshot.version, error = %e, "snapshot rejected, keeping the current config");
+                Err(e)
+            }
+        }
+    };
+    client.run(held, apply, shutdown).await;
+}
+
+fn client_config(m: &ManagedOptions) -> ClientConfig {
+    let mut c = ClientConfig::new(m.address.clone(), m.node_id.clone());
+    c.labels = m.labels.clone();
+    c.token = m.token.clone();
+    c.tls = m.tls.clone();
+    c
+}
+
+fn client_config_with(m: &ManagedOptions, shared: &Shared) -> ClientConfig {
+    let mut c = client_config(m);
+    c.local_overrides = shared.report().local_overrides;
+    c
+}
+
+fn layered(sources: &Sources, snapshot: &Value) -> Result<Layered, NodeError> {
+    openclaw_config::layers::load(&Sources {
+        snapshot: Some(snapshot.clone()),
+        ..sources.clone()
+    })
+    .map_err(|e| NodeError::Config(e.to_string()))
+}
+
+fn save(dir: Option<&Path>, snapshot: &Snapshot) {
+    let Some(dir) = dir else { return };
+    let body = json!({"version": snapshot.version, "hash": snapshot.hash, "doc": snapshot.doc})
+        .to_string();
+    let tmp = dir.join(format!("{STATE_FILE}.tmp"));
+    let result = std::fs::create_dir_all(dir)
+        .and_then(|()| std::fs::write(&tmp, body))
+        .and_then(|()| std::fs::rename(&tmp, dir.join(STATE_FILE)));
+    if let Err(e) = result {
+        tracing::warn!(dir = %dir.display(), error = %e, "cannot save the applied snapshot");
+    }
+}
+
+fn load_saved(dir: &Path) -> Option<(u64, Value)> {
+    let text = std::fs::read_to_string(dir.join(STATE_FILE)).ok()?;
+    let v: Value = serde_json::from_str(&text).ok()?;
+    Some((v.get("version")?.as_u64()?, v.get("doc")?.clone()))
+}

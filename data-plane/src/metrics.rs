@@ -1,0 +1,291 @@
+//! Prometheus metrics of the data plane: the seed's five (`gateway_requests_total`,
+//! `gateway_request_duration_seconds`, `gateway_active_connections`, `gateway_cache_hit_ratio`,
+//! `gateway_error_total`) plus `gateway_config_version`, rendered as text on the metrics path.
+//!
+//! Series for every rule and error kind exist from the moment a config is applied, at zero, so
+//! dashboards and alerts see them before the first request.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+/// Label value of requests no rule took.
+pub const NO_ROUTE: &str = "(none)";
+
+/// Error kinds counted in `gateway_error_total`, known from startup.
+pub const ERROR_KINDS: &[&str] = &[
+    "no_route",
+    "unauthorized",
+    "bad_request",
+    "no_healthy_endpoint",
+    "upstream_connect",
+    "upstream_error",
+    "not_ready",
+];
+
+/// Response status classes used as the `code` label.
+const CLASSES: &[&str] = &["2xx", "3xx", "4xx", "5xx"];
+
+/// All metrics of one node; cheap to update from many tasks.
+pub struct Metrics {
+    series: RwLock<Series>,
+    active_connections: AtomicI64,
+    config_version: AtomicU64,
+}
+
+struct Series {
+    buckets: Arc<[f64]>,
+    routes: BTreeMap<Arc<str>, RouteSeries>,
+    errors: BTreeMap<&'static str, AtomicU64>,
+}
+
+/// One route's counters per status class and its duration histogram.
+struct RouteSeries {
+    classes: [AtomicU64; 4],
+    durations: Histogram,
+}
+
+struct Histogram {
+    counts: Vec<AtomicU64>,
+    sum_micros: AtomicU64,
+    count: AtomicU64,
+}
+
+/// Decrements the active connection gauge when dropped.
+pub struct ConnectionGuard(Arc<Metrics>);
+
+// === impl Metrics ===
+
+impl Metrics {
+    /// Metrics with the default buckets and no rules yet.
+    pub fn new(buckets: &[f64]) -> Arc<Self> {
+        let mut series = Series {
+            buckets: buckets.into(),
+            routes: BTreeMap::new(),
+            errors: BTreeMap::new(),
+        };
+        for kind in ERROR_KINDS {
+            series.errors.insert(kind, AtomicU64::new(0));
+        }
+        series.ensure_route(NO_ROUTE);
+        Arc::new(Self {
+            series: RwLock::new(series),
+            active_connections: AtomicI64::new(0),
+            config_version: AtomicU64::new(0),
+        })
+    }
+
+    /// Prepares zero series for `routes` and adopts new histogram buckets (a bucket change restarts histograms).
+    pub fn configure(&self, routes: &[String], buckets: &[f64], version: u64) {
+        let Ok(mut s) = self.series.write() else {
+            return;
+        };
+        if *s.buckets != *buckets {
+            s.buckets = buckets.into();
+            s.routes.clear();
+        }
+        for r in routes {
+            s.ensure_route(r);
+        }
+        s.ensure_route(NO_ROUTE);
+        self.config_version.store(version, Ordering::Relaxed);
+    }
+
+    /// Counts one request of `route` answered with `status` after `elapsed`.
+    pub fn observe(&self, route: &str, status: u16, elapsed: Duration) {
+        let class = match status {
+            200..=299 => 0,
+            300..=399 => 1,
+            400..=499 => 2,
+            _ => 3,
+        };
+        let hit = self
+            .series
+            .read()
+            .is_ok_and(|s| s.record(route, class, elapsed));
+        if !hit && let Ok(mut s) = self.series.write() {
+            s.ensure_route(route);
+            s.record(route, class, elapsed);
+        }
+    }
+
+    /// Counts one error of `kind` (one of [`ERROR_KINDS`]).
+    pub fn error(&self, kind: &'static str) {
+        if let Ok(s) = self.series.read()
+            && let Some(c) = s.errors.get(kind)
+        {
+            c.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        if let Ok(mut s) = self.series.write() {
+            s.errors
+                .entry(kind)
+                .or_insert_with(|| AtomicU64::new(0))
+                .fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts an accepted connection until the guard drops.
+    pub fn connection(self: &Arc<Self>) -> ConnectionGuard {
+        self.active_connections.fetch_add(1, Ordering::Relaxed);
+        ConnectionGuard(self.clone())
+    }
+
+    /// The text exposition format.
+    pub fn render(&self, cache_hit_ratio: f64) -> String {
+        let mut out = String::with_capacity(4096);
+        let Ok(s) = self.series.read() else {
+            return out;
+        };
+        out.push_str("# HELP gateway_requests_total Requests answered, by route and status class.\n# TYPE gateway_requests_total counter\n");
+        for (route, r) in &s.routes {
+            for (class, c) in CLASSES.iter().zip(&r.classes) {
+                let _ = writeln!(
+                    out,
+                    "gateway_requests_total{{route=\"{}\",code=\"{class}\"}} {}",
+                    escape(route),
+                    c.load(Ordering::Relaxed)
+                );
+            }
+        }
+        out.push_str("# HELP gateway_request_duration_seconds Time to the response headers, by route.\n# TYPE gateway_request_duration_seconds histogram\n");
+        for (route, r) in &s.routes {
+            let h = &r.durations;
+            let route = escape(route);
+            let mut cumulative = 0;
+            for (i, le) in s.buckets.iter().enumerate() {
+                cumulative += h.counts[i].load(Ordering::Relaxed);
+                let _ = writeln!(
+                    out,
+                    "gateway_request_duration_seconds_bucket{{route=\"{route}\",le=\"{le}\"}} {cumulative}"
+                );
+            }
+            let count = h.count.load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "gateway_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {count}"
+            );
+            let sum = h.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+            let _ = writeln!(
+                out,
+                "gateway_request_duration_seconds_sum{{route=\"{route}\"}} {sum}"
+            );
+            let _ = writeln!(
+                out,
+                "gateway_request_duration_seconds_count{{route=\"{route}\"}} {count}"
+            );
+        }
+        let _ = write!(
+            out,
+            "# HELP gateway_active_connections Client connections open now.\n# TYPE gateway_active_connections gauge\ngateway_active_connections {}\n",
+            self.active_connections.load(Ordering::Relaxed)
+        );
+        let _ = write!(
+            out,
+            "# HELP gateway_cache_hit_ratio Share of cacheable requests answered from cache.\n# TYPE gateway_cache_hit_ratio gauge\ngateway_cache_hit_ratio {cache_hit_ratio}\n"
+        );
+        out.push_str("# HELP gateway_error_total Requests that ended in an error, by kind.\n# TYPE gateway_error_total counter\n");
+        for (kind, c) in &s.errors {
+            let _ = writeln!(
+                out,
+                "gateway_error_total{{kind=\"{kind}\"}} {}",
+                c.load(Ordering::Relaxed)
+            );
+        }
+        let _ = write!(
+            out,
+            "# HELP gateway_config_version Version of the config this node serves (0 before the first).\n# TYPE gateway_config_version gauge\ngateway_config_version {}\n",
+            self.config_version.load(Ordering::Relaxed)
+        );
+        out
+    }
+}
+
+// === impl Series ===
+
+impl Series {
+    fn ensure_route(&mut self, route: &str) {
+        if self.routes.contains_key(route) {
+            return;
+        }
+        let n = self.buckets.len();
+        self.routes.insert(
+            Arc::from(route),
+            RouteSeries {
+                classes: Default::default(),
+                durations: Histogram {
+                    counts: (0..n).map(|_| AtomicU64::new(0)).collect(),
+                    sum_micros: AtomicU64::new(0),
+                    count: AtomicU64::new(0),
+                },
+            },
+        );
+    }
+
+    /// Records into existing series; false when the route has none yet.
+    fn record(&self, route: &str, class: usize, elapsed: Duration) -> bool {
+        let Some(r) = self.routes.get(route) else {
+            return false;
+        };
+        let h = &r.durations;
+        r.classes[class].fetch_add(1, Ordering::Relaxed);
+        let secs = elapsed.as_secs_f64();
+        if let Some(i) = self.buckets.iter().position(|le| secs <= *le) {
+            h.counts[i].fetch_add(1, Ordering::Relaxed);
+        }
+        h.sum_micros
+            .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+        h.count.fetch_add(1, Ordering::Relaxed);
+        true
+    }
+}
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        self.0.active_connections.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+fn escape(label: &str) -> String {
+    label
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn series_exist_from_startup_and_count() {
+        let m = Metrics::new(&[0.01, 0.1]);
+        m.configure(&["chat".into()], &[0.01, 0.1], 3);
+        let text = m.render(0.0);
+        for name in [
+            "gateway_requests_total{route=\"chat\",code=\"2xx\"} 0",
+            "gateway_error_total{kind=\"no_route\"} 0",
+            "gateway_active_connections 0",
+            "gateway_cache_hit_ratio 0",
+            "gateway_config_version 3",
+        ] {
+            assert!(text.contains(name), "{name} missing in\n{text}");
+        }
+        m.observe("chat", 200, Duration::from_millis(5));
+        m.observe("chat", 503, Duration::from_millis(50));
+        m.error("upstream_connect");
+        let _g = m.connection();
+        let text = m.render(0.0);
+        assert!(text.contains("gateway_requests_total{route=\"chat\",code=\"2xx\"} 1"));
+        assert!(
+            text.contains("gateway_request_duration_seconds_bucket{route=\"chat\",le=\"0.01\"} 1")
+        );
+        assert!(
+            text.contains("gateway_request_duration_seconds_bucket{route=\"chat\",le=\"0.1\"} 2")
+        );
+        assert!(text.contains("gateway_error_total{kind=\"upstream_connect\"} 1"));
+        assert!(text.contains("gateway_active_connections 1"));
+    }
+}

@@ -1,0 +1,171 @@
+//! A data-plane node from start to stop: local layers → first config (from the control plane, its saved
+//! copy, or local files) → a runtime sized by that config → listener, config follower, drain.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use openclaw_config::{Layered, Sources};
+
+use crate::discovery::TlsConfig;
+use crate::logging::LogHandle;
+use crate::state::{Boot, Shared};
+use crate::{managed, proxy, standalone};
+
+/// How a node is told to run.
+#[derive(Clone, Debug, Default)]
+pub struct NodeOptions {
+    /// Follow this control plane; `None` is standalone mode.
+    pub managed: Option<ManagedOptions>,
+    /// The node-local layers (files, environment, flags); `snapshot` is ignored.
+    pub sources: Sources,
+}
+
+/// The link to a control plane.
+#[derive(Clone, Debug, Default)]
+pub struct ManagedOptions {
+    /// Its gRPC URL.
+    pub address: String,
+    /// This node's id.
+    pub node_id: String,
+    /// This node's labels.
+    pub labels: BTreeMap<String, String>,
+    /// The node token.
+    pub token: Option<String>,
+    /// TLS towards the control plane.
+    pub tls: Option<TlsConfig>,
+    /// Where the last applied snapshot is kept.
+    pub state_dir: Option<PathBuf>,
+}
+
+/// Why a node could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The local config (or the first config) is unusable.
+    #[error("config: {0}")]
+    Config(String),
+    /// The runtime could not be built.
+    #[error("runtime: {0}")]
+    Runtime(std::io::Error),
+    /// The listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The control plane settings are unusable.
+    #[error("control plane: {0}")]
+    ControlPlane(String),
+}
+
+/// Runs a node until `shutdown` completes; blocking (it builds its own runtime).
+pub fn run_node(
+    opts: NodeOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), NodeError> {
+    let local = openclaw_config::layers::load(&Sources {
+        snapshot: None,
+        ..opts.sources.clone()
+    })
+    .map_err(|e| NodeError::Config(e.to_string()))?;
+    let local_doc =
+        openclaw_config::parse(&local.effective).map_err(|p| NodeError::Config(p.to_string()))?;
+    let log = LogHandle::init(
+        local_doc.gateway.logging.level,
+        local_doc.gateway.logging.format,
+    );
+
+    let first = match &opts.managed {
+        Some(m) => managed::first_snapshot(m, &opts.sources)?,
+        None => standalone::first(&opts.sources)?,
+    };
+    let gateway = openclaw_config::parse(&first.layered.effective)
+        .map_err(|p| NodeError::Config(p.to_string()))?
+        .gateway;
+    let boot = Boot {
+        listen: gateway.http.listen.clone(),
+        worker_threads: gateway.performance.worker_threads,
+    };
+
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    rt.enable_all().thread_name("openclaw-worker");
+    if let Some(n) = boot.worker_threads {
+        rt.worker_threads(n as usize);
+    }
+    let rt = rt.build().map_err(NodeError::Runtime)?;
+    rt.block_on(serve(opts, first, boot, gateway, log, shutdown))
+}
+
+/// The first config a node serves.
+pub(crate) struct First {
+    /// Its layers merged.
+    pub(crate) layered: Layered,
+    /// Its version.
+    pub(crate) version: u64,
+    /// What the discovery client holds (managed mode).
+    pub(crate) held: Option<crate::discovery::Held>,
+}
+
+async fn serve(
+    opts: NodeOptions,
+    first: First,
+    boot: Boot,
+    gateway: openclaw_config::Gateway,
+    log: LogHandle,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), NodeError> {
+    let shared = Shared::new(boot.clone(), log, &gateway);
+    shared
+        .apply(&first.layered, first.version)
+        .map_err(|e| NodeError::Config(e.to_string()))?;
+    let listener = tokio::net::TcpListener::bind(&boot.listen)
+        .await
+        .map_err(|source| NodeError::Listen {
+            addr: boot.listen.clone(),
+            source,
+        })?;
+    tracing::info!(listen = %boot.listen, mode = if opts.managed.is_some() { "managed" } else { "standalone" }, version = first.version, "data plane serving");
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let follower = match (&opts.managed, first.held) {
+        (Some(m), Some(held)) => tokio::spawn(managed::follow(
+            m.clone(),
+            opts.sources.clone(),
+            shared.clone(),
+            held,
+            wait(stop_rx.clone()),
+        )),
+        _ => tokio::spawn(standalone::watch(
+            opts.sources.clone(),
+            shared.clone(),
+            first.version,
+            wait(stop_rx.clone()),
+        )),
+    };
+    let stop = async move {
+        shutdown.await;
+        tracing::info!("shutdown requested");
+        let _ = stop_tx.send(true);
+    };
+    proxy::serve(listener, shared.clone(), stop).await;
+    let _ = follower.await;
+    shared.registry.shutdown();
+    tracing::info!("data plane stopped");
+    Ok(())
+}
+
+async fn wait(mut rx: tokio::sync::watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
+
+/// Keeps the error types of the callers simple.
+pub(crate) fn shared_apply(
+    shared: &Arc<Shared>,
+    layered: &Layered,
+    version: u64,
+) -> Result<Vec<String>, String> {
+    shared.apply(layered, version).map_err(|e| e.to_string())
+}

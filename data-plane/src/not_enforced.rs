@@ -1,0 +1,82 @@
+//! Seed settings this node accepts but does not act on yet: listed under `notEnforced` in `/health` and
+//! logged once, so nobody believes a setting works when it does not.
+
+use openclaw_config::{CacheKind, DiscoveryMethod, EventLoop, Gateway, LogOutputKind, Strategy};
+
+/// Paths of the settings in `g` that this node does not enforce yet.
+pub(crate) fn not_enforced(g: &Gateway) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut push = |s: &str| out.push(format!("gateway.{s}"));
+    // The listener's protocol and hardening settings come with the listener work.
+    if g.http.tls.enabled {
+        push("http.tls");
+    }
+    if !g.http.cors.allowed_origins.is_empty() {
+        push("http.cors");
+    }
+    if g.http.rate_limit.enabled {
+        push("http.rateLimit");
+    }
+    for t in ["read", "write", "idle"] {
+        push(&format!("http.timeouts.{t}"));
+    }
+    push("http.limits");
+    push("performance.maxConcurrentRequests");
+    if g.performance.event_loop == EventLoop::IoUring {
+        push("performance.eventLoop");
+    }
+    if g.agents.discovery.method == DiscoveryMethod::K8s {
+        push("agents.discovery.k8s");
+    }
+    let lb = &g.load_balancing;
+    if lb.strategy != Strategy::RoundRobin {
+        push("loadBalancing.strategy");
+    }
+    if lb.slow_start.enabled {
+        push("loadBalancing.slowStart");
+    }
+    if lb.circuit_breaker.enabled {
+        push("loadBalancing.circuitBreaker");
+    }
+    for (i, r) in g.routing.rules.iter().enumerate() {
+        for (set, key) in [
+            (
+                r.rate_limit.as_ref().is_some_and(|l| l.enabled),
+                "rateLimit",
+            ),
+            (r.load_balancing.is_some(), "loadBalancing"),
+            (r.retry.is_some(), "retry"),
+            (r.cache, "cache"),
+        ] {
+            if set {
+                push(&format!("routing.rules[{i}].{key}"));
+            }
+        }
+    }
+    if !g.cache.layers.is_empty() {
+        push("cache.layers");
+        if g.cache
+            .layers
+            .iter()
+            .any(|l| l.kind == Some(CacheKind::Redis))
+        {
+            push("cache.layers (redis)");
+        }
+    }
+    if g.cache.cache_control.enabled && !g.cache.layers.is_empty() {
+        push("cache.cacheControl");
+    }
+    for (i, o) in g.logging.outputs.iter().enumerate() {
+        if matches!(o.kind, Some(LogOutputKind::File | LogOutputKind::Syslog)) {
+            push(&format!("logging.outputs[{i}]"));
+        }
+    }
+    if g.logging.sampling.enabled {
+        push("logging.sampling");
+    }
+    if g.monitoring.open_telemetry.enabled {
+        push("monitoring.openTelemetry");
+    }
+    out.dedup();
+    out
+}

@@ -1,0 +1,19 @@
+//! The request path: accept connections, answer the node's own endpoints, route, authenticate, pick an
+//! endpoint and forward with streaming bodies in both directions.
+//!
+//! Stages run in this order, each in its own file: [`server`] (connections, drain) → `endpoints`
+//! (`/health`, `/ready`, `/metrics`) → `handler` (route → auth → agent override → pick → forward →
+//! access log and metrics), with `body`, `headers` and `client` as the pieces it composes, and `error`
+//! the one place a failure becomes a response.
+
+mod body;
+mod client;
+mod endpoints;
+mod error;
+mod handler;
+mod headers;
+mod server;
+
+pub use body::{BoxError, ProxyBody};
+pub use client::UpstreamClient;
+pub use server::serve;

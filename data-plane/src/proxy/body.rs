@@ -1,0 +1,194 @@
+//! Bodies: one boxed type for everything the proxy sends, and peeking at the start of a request body
+//! (for semantic routing and agent overrides) without losing or buffering the rest.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::{Bytes, BytesMut};
+use http_body_util::BodyExt;
+use http_body_util::combinators::BoxBody;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+
+/// Errors inside bodies.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Every body the proxy produces.
+pub type ProxyBody = BoxBody<Bytes, BoxError>;
+
+/// A small complete body.
+pub(crate) fn full(b: impl Into<Bytes>) -> ProxyBody {
+    http_body_util::Full::new(b.into())
+        .map_err(|never| match never {})
+        .boxed()
+}
+
+/// A request body after peeking: the part read so far and, unless it ended, the rest still unread.
+pub(crate) enum Peeked {
+    /// The whole body (it ended within the limit).
+    Complete(Bytes),
+    /// The first bytes, and the stream they came from.
+    Partial(Bytes, Incoming),
+}
+
+// === impl Peeked ===
+
+impl Peeked {
+    /// Reads up to `limit` bytes of `body` (whole frames, so possibly a little more).
+    pub(crate) async fn read(mut body: Incoming, limit: usize) -> Result<Self, hyper::Error> {
+        let mut buf = BytesMut::new();
+        while buf.len() < limit {
+            match body.frame().await {
+                None => return Ok(Self::Complete(buf.freeze())),
+                Some(frame) => {
+                    if let Ok(data) = frame?.into_data() {
+                        buf.extend_from_slice(&data);
+                    }
+                }
+            }
+        }
+        if body.is_end_stream() {
+            return Ok(Self::Complete(buf.freeze()));
+        }
+        Ok(Self::Partial(buf.freeze(), body))
+    }
+
+    /// The whole body, when it is complete.
+    pub(crate) fn complete(&self) -> Option<&Bytes> {
+        match self {
+            Self::Complete(b) => Some(b),
+            Self::Partial(..) => None,
+        }
+    }
+
+    /// The body to forward: what was read, then the rest as it arrives.
+    pub(crate) fn into_body(self) -> ProxyBody {
+        match self {
+            Self::Complete(b) => full(b),
+            Self::Partial(prefix, rest) => Prefixed {
+                prefix: Some(prefix),
+                rest,
+            }
+            .boxed(),
+        }
+    }
+}
+
+/// A body that yields `prefix` and then every frame of `rest`.
+struct Prefixed {
+    prefix: Option<Bytes>,
+    rest: Incoming,
+}
+
+impl Body for Prefixed {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        if let Some(p) = self.prefix.take()
+            && !p.is_empty()
+        {
+            return Poll::Ready(Some(Ok(Frame::data(p))));
+        }
+        Pin::new(&mut self.rest).poll_frame(cx).map_err(Into::into)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.prefix.as_ref().is_none_or(|p| p.is_empty()) && self.rest.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        let extra = self.prefix.as_ref().map_or(0, |p| p.len() as u64);
+        let rest = self.rest.size_hint();
+        let mut hint = SizeHint::new();
+        hint.set_lower(rest.lower() + extra);
+        if let Some(u) = rest.upper() {
+            hint.set_upper(u + extra);
+        }
+        hint
+    }
+}
+
+/// Wraps a response body so `guard` (an in-flight count) lives until the body is finished or dropped.
+pub(crate) fn hold<G: Send + Sync + Unpin + 'static>(body: Incoming, guard: G) -> ProxyBody {
+    Guarded {
+        body,
+        _guard: guard,
+    }
+    .boxed()
+}
+
+struct Guarded<G> {
+    body: Incoming,
+    _guard: G,
+}
+
+impl<G: Unpin> Body for Guarded<G> {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        Pin::new(&mut self.body).poll_frame(cx).map_err(Into::into)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// The text a semantic matcher should read from a JSON body: `message`, the last user message of an
+/// OpenAI-style `messages` array, `prompt`, or `input`.
+pub(crate) fn request_text(body: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    if let Some(s) = v.get("message").and_then(|m| m.as_str()) {
+        return Some(s.to_string());
+    }
+    if let Some(msgs) = v.get("messages").and_then(|m| m.as_array()) {
+        let last_user = msgs
+            .iter()
+            .rev()
+            .find(|m| m.get("role").and_then(|r| r.as_str()) == Some("user"));
+        if let Some(s) = last_user
+            .and_then(|m| m.get("content"))
+            .and_then(|c| c.as_str())
+        {
+            return Some(s.to_string());
+        }
+    }
+    ["prompt", "input"]
+        .iter()
+        .find_map(|k| v.get(*k).and_then(|x| x.as_str()).map(str::to_string))
+}
+
+/// The `agent` field of a JSON body.
+pub(crate) fn requested_agent(body: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    v.get("agent").and_then(|a| a.as_str()).map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extracts_text_and_agent() {
+        assert_eq!(request_text(br#"{"message": "hi"}"#).as_deref(), Some("hi"));
+        let openai = br#"{"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}, {"role": "user", "content": "c"}]}"#;
+        assert_eq!(request_text(openai).as_deref(), Some("c"));
+        assert_eq!(request_text(br#"{"prompt": "p"}"#).as_deref(), Some("p"));
+        assert_eq!(request_text(b"not json"), None);
+        assert_eq!(
+            requested_agent(br#"{"message": "x", "agent": "agent-code-001"}"#).as_deref(),
+            Some("agent-code-001")
+        );
+    }
+}

@@ -1,0 +1,321 @@
+//! One request, start to end: route → authenticate → agent override → pick an endpoint → forward
+//! (falling back when the target is down) → access log and metrics.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response, Uri};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+
+use super::body::{Peeked, ProxyBody, full, hold, request_text, requested_agent};
+use super::endpoints;
+use super::error::ProxyError;
+use super::headers::{self, AGENT_OVERRIDE};
+use crate::compiled::Compiled;
+use crate::metrics::NO_ROUTE;
+use crate::routing::{CompiledRule, Decision, RequestInfo};
+use crate::state::Shared;
+use crate::upstream::Endpoint;
+
+/// How much of a request body the gateway reads to route it (semantic text, `agent` field, replay).
+const PEEK_LIMIT: usize = 64 * 1024;
+
+/// The client side of a connection.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Conn {
+    /// The client's address.
+    pub(crate) peer: SocketAddr,
+    /// `http` or `https`.
+    pub(crate) scheme: &'static str,
+}
+
+/// The request body as the pipeline holds it: untouched, or partly or wholly read.
+enum ReqBody {
+    Untouched(Incoming),
+    Peeked(Peeked),
+}
+
+/// The outcome of a proxied request, for the access log and metrics.
+struct Outcome {
+    route: String,
+    agent: Option<String>,
+    result: Result<Response<ProxyBody>, ProxyError>,
+}
+
+/// Serves one request.
+pub(crate) async fn handle(
+    shared: Arc<Shared>,
+    conn: Conn,
+    req: Request<Incoming>,
+) -> Result<Response<ProxyBody>, Infallible> {
+    let started = Instant::now();
+    let table = shared.current.load_full();
+    if let Some(resp) = endpoints::answer(&shared, table.as_deref(), &req) {
+        return Ok(resp);
+    }
+    let request_id = headers::request_id(req.headers());
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let outcome = match &table {
+        None => Outcome {
+            route: NO_ROUTE.into(),
+            agent: None,
+            result: Err(ProxyError::NotReady),
+        },
+        Some(t) => proxy(&shared, t, conn, req, &request_id).await,
+    };
+    let resp = match outcome.result {
+        Ok(r) => r,
+        Err(e) => {
+            shared.metrics.error(e.kind());
+            if matches!(e, ProxyError::Connect(_) | ProxyError::Upstream(..)) {
+                tracing::warn!(error = %e, request_id = request_id.to_str().unwrap_or(""), "upstream failure");
+            }
+            e.into_response(&request_id)
+        }
+    };
+    let status = resp.status().as_u16();
+    let elapsed = started.elapsed();
+    shared.metrics.observe(&outcome.route, status, elapsed);
+    tracing::info!(
+        target: "access",
+        method = %method,
+        path = %path,
+        status,
+        duration_ms = elapsed.as_secs_f64() * 1000.0,
+        route = %outcome.route,
+        agent = outcome.agent.as_deref().unwrap_or(""),
+        request_id = request_id.to_str().unwrap_or(""),
+        client = %conn.peer,
+    );
+    Ok(resp)
+}
+
+async fn proxy(
+    shared: &Shared,
+    t: &Compiled,
+    conn: Conn,
+    req: Request<Incoming>,
+    rid: &HeaderValue,
+) -> Outcome {
+    let (mut parts, body) = req.into_parts();
+    let mut body = ReqBody::Untouched(body);
+    let info = RequestInfo {
+        method: &parts.method,
+        path: parts.uri.path(),
+        headers: &parts.headers,
+    };
+    let mut decision = t.routes.route(&info, None, t.semantic.as_ref());
+    if matches!(decision, Decision::NeedsText) {
+        let text = match peek(&mut body).await {
+            Ok(bytes) => bytes.and_then(|b| request_text(&b)).unwrap_or_default(),
+            Err(e) => return fail(NO_ROUTE, None, e),
+        };
+        decision = t.routes.route(&info, Some(&text), t.semantic.as_ref());
+    }
+    let rule = match decision {
+        Decision::Matched { rule, .. } => rule,
+        Decision::NeedsText | Decision::NoRoute => {
+            return fail(
+                NO_ROUTE,
+                None,
+                ProxyError::NoRoute(parts.uri.path().to_string()),
+            );
+        }
+    };
+    if rule.requires_auth && !authorized(t, &parts.headers) {
+        return fail(&rule.name, None, ProxyError::Unauthorized);
+    }
+    let chosen = match choose(t, rule, &parts.headers, &mut body).await {
+        Ok(c) => c,
+        Err(e) => return fail(&rule.name, None, e),
+    };
+    // A rule with a fallback keeps small bodies, so a refused connection can be retried elsewhere.
+    let replay = if rule.fallback.is_some() {
+        peek(&mut body).await.ok().flatten()
+    } else {
+        None
+    };
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_string();
+    headers::strip_hop_by_hop(&mut parts.headers);
+    let mut ep = chosen;
+    let mut body = Some(into_body(body));
+    for attempt in 0..2 {
+        let agent = ep.agent_id().to_string();
+        let upstream_body = match (attempt, body.take(), &replay) {
+            (0, Some(b), _) => b,
+            (_, _, Some(bytes)) => full(bytes.clone()),
+            _ => break,
+        };
+        let uri = match ep.uri_for(&path_and_query) {
+            Ok(u) => u,
+            Err(e) => {
+                return fail(
+                    &rule.name,
+                    Some(agent.clone()),
+                    ProxyError::Upstream(agent, e.to_string()),
+                );
+            }
+        };
+        let upstream_req = build_request(&parts, uri, &ep, conn, upstream_body);
+        let guard = ep.begin();
+        let client = shared.client.load_full();
+        match client.client().request(upstream_req).await {
+            Ok(resp) => {
+                ep.mark_success();
+                let (mut rparts, rbody) = resp.into_parts();
+                headers::to_client(&mut rparts.headers, rid, &rule.name);
+                let resp = Response::from_parts(rparts, hold(rbody, guard));
+                return Outcome {
+                    route: rule.name.clone(),
+                    agent: Some(agent),
+                    result: Ok(resp),
+                };
+            }
+            Err(e) if e.is_connect() => {
+                ep.mark_connect_failure();
+                tracing::warn!(agent = %agent, endpoint = %ep.url(), error = %e, "connection to agent failed");
+                let next = if replay.is_some() {
+                    fallback(t, rule, &ep)
+                } else {
+                    None
+                };
+                match next {
+                    Some(f) if attempt == 0 => ep = f,
+                    _ => return fail(&rule.name, Some(agent.clone()), ProxyError::Connect(agent)),
+                }
+            }
+            Err(e) => {
+                let detail = e.to_string();
+                return fail(
+                    &rule.name,
+                    Some(agent.clone()),
+                    ProxyError::Upstream(agent, detail),
+                );
+            }
+        }
+    }
+    fail(
+        &rule.name,
+        None,
+        ProxyError::Connect(rule.target.name.clone()),
+    )
+}
+
+/// The endpoint for this request: an allowed override, else the target, else the fallback.
+async fn choose(
+    t: &Compiled,
+    rule: &CompiledRule,
+    h: &http::HeaderMap,
+    body: &mut ReqBody,
+) -> Result<Arc<Endpoint>, ProxyError> {
+    if rule.allow_agent_override {
+        let mut named = h
+            .get(&AGENT_OVERRIDE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        if named.is_none() && is_json(h) {
+            named = peek(body).await?.and_then(|b| requested_agent(&b));
+        }
+        if let Some(name) = named {
+            let ep = t
+                .agents
+                .get(&name)
+                .ok_or_else(|| ProxyError::UnknownAgent(name.clone()))?;
+            if ep.is_healthy() {
+                return Ok(ep.clone());
+            }
+            return fallback(t, rule, ep).ok_or(ProxyError::NoHealthyEndpoint(name));
+        }
+    }
+    let cursors = &t.cursors[rule.index];
+    if let Some(ep) = t.agents.pick(&rule.target.agents, &cursors.target) {
+        return Ok(ep);
+    }
+    rule.fallback
+        .as_ref()
+        .and_then(|f| t.agents.pick(&f.agents, &cursors.fallback))
+        .ok_or_else(|| ProxyError::NoHealthyEndpoint(rule.target.name.clone()))
+}
+
+/// A healthy fallback endpoint other than `failed`.
+fn fallback(t: &Compiled, rule: &CompiledRule, failed: &Endpoint) -> Option<Arc<Endpoint>> {
+    let f = rule.fallback.as_ref()?;
+    let ep = t.agents.pick(&f.agents, &t.cursors[rule.index].fallback)?;
+    (ep.agent_id() != failed.agent_id()).then_some(ep)
+}
+
+fn authorized(t: &Compiled, h: &http::HeaderMap) -> bool {
+    h.get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|key| t.authenticate(key.trim()).is_some())
+}
+
+fn is_json(h: &http::HeaderMap) -> bool {
+    h.get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("json"))
+}
+
+/// Reads the start of the body once; the complete body when it fits, else `None`.
+async fn peek(body: &mut ReqBody) -> Result<Option<Bytes>, ProxyError> {
+    if let ReqBody::Untouched(_) = body {
+        let ReqBody::Untouched(incoming) =
+            std::mem::replace(body, ReqBody::Peeked(Peeked::Complete(Bytes::new())))
+        else {
+            return Ok(None);
+        };
+        let peeked = Peeked::read(incoming, PEEK_LIMIT)
+            .await
+            .map_err(|e| ProxyError::BadBody(e.to_string()))?;
+        *body = ReqBody::Peeked(peeked);
+    }
+    match body {
+        ReqBody::Peeked(p) => Ok(p.complete().cloned()),
+        ReqBody::Untouched(_) => Ok(None),
+    }
+}
+
+fn into_body(body: ReqBody) -> ProxyBody {
+    match body {
+        ReqBody::Untouched(b) => b.map_err(Into::into).boxed(),
+        ReqBody::Peeked(p) => p.into_body(),
+    }
+}
+
+fn build_request(
+    parts: &http::request::Parts,
+    uri: Uri,
+    ep: &Endpoint,
+    conn: Conn,
+    body: ProxyBody,
+) -> Request<ProxyBody> {
+    let mut req = Request::new(body);
+    *req.method_mut() = parts.method.clone();
+    *req.uri_mut() = uri;
+    *req.headers_mut() = parts.headers.clone();
+    headers::to_upstream(
+        req.headers_mut(),
+        conn.peer,
+        conn.scheme,
+        ep.authority().as_str(),
+    );
+    req
+}
+
+fn fail(route: &str, agent: Option<String>, e: ProxyError) -> Outcome {
+    Outcome {
+        route: route.to_string(),
+        agent,
+        result: Err(e),
+    }
+}

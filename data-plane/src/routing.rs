@@ -1,0 +1,14 @@
+//! The routing engine: a snapshot's rules compiled into an immutable [`RouteTable`] and matched per
+//! request in the seed's priority order — exact → prefix (longest first) → regex (rule order) →
+//! semantic → default. The CLI links the same code for `route.explain`.
+
+mod rule;
+mod semantic;
+mod table;
+
+pub use rule::{CompiledRule, Conditions, Target};
+pub use semantic::{KeywordMatcher, SemanticMatcher};
+pub use table::{CompileError, Decision, RequestInfo, RouteTable};
+
+#[cfg(test)]
+mod tests;

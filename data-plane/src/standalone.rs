@@ -1,0 +1,73 @@
+//! Standalone mode: the config comes from the local layers, and the two files are re-read when they
+//! change. A broken edit is logged and the config in force keeps serving.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use openclaw_config::Sources;
+
+use crate::node::{First, NodeError, shared_apply};
+use crate::state::Shared;
+
+/// How often the files are checked for changes.
+const POLL: Duration = Duration::from_millis(500);
+
+/// The local layers at start; an invalid config stops the node from starting.
+pub(crate) fn first(sources: &Sources) -> Result<First, NodeError> {
+    let layered =
+        openclaw_config::layers::load(sources).map_err(|e| NodeError::Config(e.to_string()))?;
+    openclaw_config::validate(&layered.effective)
+        .map_err(|p| NodeError::Config(format!("invalid config:\n{p}")))?;
+    Ok(First {
+        layered,
+        version: 1,
+        held: None,
+    })
+}
+
+/// Re-applies the local layers whenever a file changes, until `shutdown`.
+pub(crate) async fn watch(
+    sources: Sources,
+    shared: Arc<Shared>,
+    mut version: u64,
+    shutdown: impl Future<Output = ()>,
+) {
+    let files = sources.files();
+    let stamp = || {
+        files
+            .iter()
+            .map(|f| {
+                std::fs::metadata(f)
+                    .ok()
+                    .map(|m| (m.modified().ok(), m.len()))
+            })
+            .collect::<Vec<Option<(Option<SystemTime>, u64)>>>()
+    };
+    let mut last = stamp();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(POLL) => {}
+            () = &mut shutdown => return,
+        }
+        let now = stamp();
+        if now == last {
+            continue;
+        }
+        last = now;
+        let layered = match openclaw_config::layers::load(&sources) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(error = %e, "config file change rejected, keeping the current config");
+                continue;
+            }
+        };
+        match shared_apply(&shared, &layered, version + 1) {
+            Ok(_) => version += 1,
+            Err(e) => {
+                tracing::error!(error = %e, "config file change rejected, keeping the current config")
+            }
+        }
+    }
+}

@@ -1,0 +1,191 @@
+//! What outlives a config swap: the current compiled table (swapped atomically), the agent registry,
+//! metrics, the upstream client, the log handle, and the node's status for `/health`.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+
+use arc_swap::{ArcSwap, ArcSwapOption};
+use openclaw_config::{EventLoop, Layered};
+use serde_json::Value;
+use tokio::sync::watch;
+
+use crate::compiled::{ApplyError, Compiled};
+use crate::discovery::ClientStatus;
+use crate::logging::LogHandle;
+use crate::metrics::Metrics;
+use crate::proxy::UpstreamClient;
+use crate::routing::{KeywordMatcher, SemanticMatcher};
+use crate::upstream::Registry;
+
+/// Settings fixed when the node started; a change to them is reported as "restart required".
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Boot {
+    /// The listen address in force.
+    pub listen: String,
+    /// Worker threads in force (`None`: one per core).
+    pub worker_threads: Option<u32>,
+}
+
+/// How this node gets its config.
+#[derive(Clone, Debug)]
+pub enum Mode {
+    /// Following a control plane.
+    Managed {
+        /// Its URL.
+        address: String,
+        /// The discovery client's state.
+        status: watch::Receiver<ClientStatus>,
+    },
+    /// From local files.
+    Standalone,
+}
+
+/// The node-wide state every request and every apply sees.
+pub struct Shared {
+    /// The table in force; `None` until the first config is applied.
+    pub current: ArcSwapOption<Compiled>,
+    /// Agents and endpoint health, kept across swaps.
+    pub registry: Registry,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+    /// The pooled client towards agents (rebuilt only when pool settings change).
+    pub client: ArcSwap<UpstreamClient>,
+    /// How the config arrives.
+    pub mode: Mutex<Mode>,
+    /// Restart-bound settings.
+    pub boot: Boot,
+    /// The log level switch.
+    pub log: LogHandle,
+    semantic: Arc<dyn SemanticMatcher>,
+    report: Mutex<Report>,
+}
+
+/// What `/health` says beyond the table itself.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    /// Keys set by node-local layers.
+    pub local_overrides: Vec<String>,
+    /// Central settings that changed but need a restart.
+    pub restart_required: Vec<String>,
+    logged_not_enforced: BTreeSet<String>,
+}
+
+// === impl Shared ===
+
+impl Shared {
+    /// State for a node started with `boot` settings.
+    pub fn new(boot: Boot, log: LogHandle, first: &openclaw_config::Gateway) -> Arc<Self> {
+        Arc::new(Self {
+            current: ArcSwapOption::empty(),
+            registry: Registry::new(),
+            metrics: Metrics::new(&first.monitoring.metrics.histogram_buckets),
+            client: ArcSwap::from_pointee(UpstreamClient::new(
+                &first.agents.connection_pool,
+                first.agents.discovery.static_agents.len(),
+            )),
+            mode: Mutex::new(Mode::Standalone),
+            boot,
+            log,
+            semantic: Arc::new(KeywordMatcher::default()),
+            report: Mutex::new(Report::default()),
+        })
+    }
+
+    /// Compiles `layered` as `version` and swaps it in; on error nothing changes.
+    ///
+    /// Returns the settings that need a restart to take effect.
+    pub fn apply(&self, layered: &Layered, version: u64) -> Result<Vec<String>, ApplyError> {
+        let env = |name: &str| std::env::var(name).ok();
+        let compiled = Compiled::build(
+            &layered.effective,
+            version,
+            &self.registry,
+            &env,
+            self.semantic.clone(),
+        )?;
+        let g = &compiled.gateway;
+        let mut restart = Vec::new();
+        if g.http.listen != self.boot.listen {
+            restart.push("gateway.http.listen".to_string());
+        }
+        if g.performance.worker_threads != self.boot.worker_threads {
+            restart.push("gateway.performance.workerThreads".to_string());
+        }
+        if !self.log.update(g.logging.level, g.logging.format) {
+            restart.push("gateway.logging.format".to_string());
+        }
+        let current_client = self.client.load();
+        if !current_client.matches(
+            &g.agents.connection_pool,
+            g.agents.discovery.static_agents.len(),
+        ) {
+            self.client.store(Arc::new(UpstreamClient::new(
+                &g.agents.connection_pool,
+                g.agents.discovery.static_agents.len(),
+            )));
+        }
+        let routes: Vec<String> = compiled
+            .routes
+            .rules()
+            .iter()
+            .map(|r| r.name.clone())
+            .collect();
+        self.metrics
+            .configure(&routes, &g.monitoring.metrics.histogram_buckets, version);
+        if let Ok(mut r) = self.report.lock() {
+            for key in &compiled.not_enforced {
+                if r.logged_not_enforced.insert(key.clone()) {
+                    tracing::warn!(key = %key, "setting accepted but not yet enforced by this node");
+                }
+            }
+            if g.performance.event_loop == EventLoop::IoUring
+                && r.logged_not_enforced.insert("eventLoop".into())
+            {
+                tracing::warn!(
+                    "performance.eventLoop is io_uring, but no io_uring listener exists yet: serving with epoll"
+                );
+            }
+            r.local_overrides = layered.local_overrides();
+            r.restart_required = restart.clone();
+        }
+        tracing::info!(version, hash = %compiled.hash, rules = compiled.routes.rules().len(), agents = compiled.agents.len(), "config applied");
+        self.current.store(Some(Arc::new(compiled)));
+        Ok(restart)
+    }
+
+    /// The status report for `/health`.
+    pub fn report(&self) -> Report {
+        self.report.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    /// The `/health` body.
+    pub fn health(&self) -> Value {
+        let table = self.current.load_full();
+        let report = self.report();
+        let mut v = serde_json::json!({
+            "status": if table.is_some() { "ok" } else { "starting" },
+            "configVersion": table.as_ref().map_or(0, |t| t.version),
+            "configHash": table.as_ref().map(|t| t.hash.clone()),
+            "agents": self.registry.health().iter().map(|h| {
+                serde_json::json!({"id": h.agent, "endpoint": h.endpoint, "healthy": h.healthy, "inFlight": h.in_flight,
+                    "consecutiveFailures": h.consecutive_failures, "connectFailures": h.connect_failures_total})
+            }).collect::<Vec<_>>(),
+            "notEnforced": table.as_ref().map(|t| t.not_enforced.clone()).unwrap_or_default(),
+            "localOverrides": report.local_overrides,
+            "restartRequired": report.restart_required,
+            "eventLoop": match table.as_ref().map(|t| t.gateway.performance.event_loop) {
+                Some(EventLoop::IoUring) => "epoll (io_uring requested, not available)",
+                _ => "epoll",
+            },
+        });
+        match self.mode.lock().map(|m| m.clone()) {
+            Ok(Mode::Managed { address, status }) => {
+                let s = status.borrow().clone();
+                v["mode"] = "managed".into();
+                v["controlPlane"] = serde_json::json!({"address": address, "connected": s.connected, "appliedVersion": s.applied_version, "lastError": s.last_error});
+            }
+            _ => v["mode"] = "standalone".into(),
+        }
+        v
+    }
+}

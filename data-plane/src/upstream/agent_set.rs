@@ -1,0 +1,97 @@
+//! The agents one route table sees: an immutable map from agent id to the registry's long-lived
+//! [`Endpoint`], and round-robin selection among the healthy ones.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::endpoint::Endpoint;
+
+/// Agent id → endpoint, as of one snapshot; built by [`Registry::sync`](super::Registry::sync).
+///
+/// Cheap to clone. Endpoints are shared with the registry, so their health and counters stay live.
+#[derive(Clone, Debug, Default)]
+pub struct AgentSet {
+    inner: Arc<Inner>,
+}
+
+/// A round-robin cursor, one per target list (kept in the compiled rule).
+#[derive(Debug, Default)]
+pub struct RoundRobin {
+    next: AtomicUsize,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    /// In configuration order.
+    endpoints: Vec<Arc<Endpoint>>,
+    by_id: HashMap<String, usize>,
+}
+
+// === impl AgentSet ===
+
+impl AgentSet {
+    /// A set of `endpoints`, in configuration order; ids must be unique.
+    pub(super) fn new(endpoints: Vec<Arc<Endpoint>>) -> Self {
+        let by_id = endpoints
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.agent_id().to_owned(), i))
+            .collect();
+        Self {
+            inner: Arc::new(Inner { endpoints, by_id }),
+        }
+    }
+
+    /// The endpoint of agent `id`.
+    pub fn get(&self, id: &str) -> Option<&Arc<Endpoint>> {
+        self.inner.by_id.get(id).map(|&i| &self.inner.endpoints[i])
+    }
+
+    /// Every endpoint, in configuration order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &Arc<Endpoint>> {
+        self.inner.endpoints.iter()
+    }
+
+    /// How many agents the set holds.
+    pub fn len(&self) -> usize {
+        self.inner.endpoints.len()
+    }
+
+    /// True when the set holds no agent.
+    pub fn is_empty(&self) -> bool {
+        self.inner.endpoints.is_empty()
+    }
+
+    /// The next healthy endpoint among `agents`, round robin by `cursor`; `None` when none of them
+    /// is healthy (unknown ids are skipped).
+    pub fn pick(&self, agents: &[String], cursor: &RoundRobin) -> Option<Arc<Endpoint>> {
+        let healthy = || {
+            agents
+                .iter()
+                .filter_map(|id| self.get(id))
+                .filter(|e| e.is_healthy())
+        };
+        // Two passes instead of collecting, so picking never allocates.
+        let count = healthy().count();
+        if count == 0 {
+            return None;
+        }
+        let n = cursor.next() % count;
+        // Health may change between the passes; then any healthy one will do.
+        healthy().nth(n).or_else(|| healthy().next()).cloned()
+    }
+}
+
+// === impl RoundRobin ===
+
+impl RoundRobin {
+    /// A cursor starting at the first endpoint.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn next(&self) -> usize {
+        self.next.fetch_add(1, Ordering::Relaxed)
+    }
+}
