@@ -23,6 +23,14 @@ pub enum ApplyError {
     /// The routing rules do not compile.
     #[error("{0}")]
     Routes(#[from] crate::routing::CompileError),
+    /// A TLS file named by the config is missing or does not parse.
+    #[error("{path}: {message}")]
+    TlsFile {
+        /// The JSON path of the setting.
+        path: &'static str,
+        /// What is wrong with the file.
+        message: String,
+    },
     /// The agents cannot be registered.
     #[error("{0}")]
     Agents(#[from] crate::upstream::UpstreamError),
@@ -85,6 +93,7 @@ impl Compiled {
         let gateway = openclaw_config::parse(&resolved)
             .map_err(|p| ApplyError::Invalid(p.to_string()))?
             .gateway;
+        check_tls_files(&gateway)?;
         let routes = RouteTable::compile(&gateway)?;
         let api_keys = gateway
             .auth
@@ -133,6 +142,96 @@ impl Compiled {
     }
 }
 
+/// A node must be able to read the certificate and key it would serve: otherwise it NACKs.
+fn check_tls_files(g: &Gateway) -> Result<(), ApplyError> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let tls = &g.http.tls;
+    if !tls.enabled {
+        return Ok(());
+    }
+    let cert = tls.cert.as_deref().unwrap_or_default();
+    let certs: Result<Vec<_>, _> = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| ApplyError::TlsFile {
+            path: "gateway.http.tls.cert",
+            message: format!("{cert}: {e}"),
+        })?
+        .collect();
+    match certs {
+        Ok(c) if !c.is_empty() => {}
+        Ok(_) => {
+            return Err(ApplyError::TlsFile {
+                path: "gateway.http.tls.cert",
+                message: format!("{cert}: no certificate in the file"),
+            });
+        }
+        Err(e) => {
+            return Err(ApplyError::TlsFile {
+                path: "gateway.http.tls.cert",
+                message: format!("{cert}: {e}"),
+            });
+        }
+    }
+    let key = tls.key.as_deref().unwrap_or_default();
+    PrivateKeyDer::from_pem_file(key).map_err(|e| ApplyError::TlsFile {
+        path: "gateway.http.tls.key",
+        message: format!("{key}: {e}"),
+    })?;
+    Ok(())
+}
+
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::routing::KeywordMatcher;
+
+    fn build(doc: Value, env: &dyn Fn(&str) -> Option<String>) -> Result<Compiled, ApplyError> {
+        let registry = Registry::new();
+        Compiled::build(&doc, 1, &registry, env, Arc::new(KeywordMatcher::default()))
+    }
+
+    #[tokio::test]
+    async fn missing_variables_and_tls_files_are_refused_by_name() {
+        let doc = json!({"gateway": {"agents": {"discovery": {"static": [{"id": "a", "endpoint": "${AGENT_URL_X}"}]}}}});
+        let err = build(doc.clone(), &|_| None).err().unwrap().to_string();
+        assert!(
+            err.contains("gateway.agents.discovery.static[0].endpoint")
+                && err.contains("AGENT_URL_X"),
+            "{err}"
+        );
+        let ok = build(doc, &|_| Some("http://127.0.0.1:9".into())).unwrap();
+        assert_eq!(ok.agents.get("a").unwrap().url().port_u16(), Some(9));
+
+        let dir = std::env::temp_dir().join(format!("openclaw-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let garbage = dir.join("cert.pem");
+        std::fs::write(&garbage, "not a certificate").unwrap();
+        for (cert, want) in [
+            (dir.join("missing.pem"), "gateway.http.tls.cert"),
+            (garbage, "no certificate"),
+        ] {
+            let doc = json!({"gateway": {"http": {"tls": {"enabled": true, "cert": cert, "key": dir.join("key.pem")}}}});
+            let err = build(doc, &|_| None).err().unwrap().to_string();
+            assert!(err.contains(want), "{err}");
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn api_keys_match_by_hash() {
+        let doc = json!({"gateway": {"auth": {"apiKeys": [
+            {"id": "hashed", "keyHash": openclaw_config::hash_api_key("k1")},
+            {"id": "env", "key": "${API_KEY_FOR_TEST}"}
+        ]}}});
+        let c = build(doc, &|_| Some("k2".into())).unwrap();
+        assert_eq!(c.authenticate("k1"), Some("hashed"));
+        assert_eq!(c.authenticate("k2"), Some("env"));
+        assert_eq!(c.authenticate("k3"), None);
+    }
 }
