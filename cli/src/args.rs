@@ -21,6 +21,8 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Gateway config and fleet commands.
     Gateway(Gateway),
+    /// Start a control plane, a data plane and three demo agents locally, in one process.
+    Up(crate::up::UpArgs),
 }
 
 /// `openclaw gateway …`.

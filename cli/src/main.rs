@@ -1,5 +1,6 @@
 //! `openclaw`: the command-line face of OpenClaw Gateway.
 //!
+//! `openclaw up` starts a control plane, a data plane and demo agents locally in one process (see `up`).
 //! `openclaw gateway <verb>`: local config tools (`validate`, `config.effective`, `apikey.new`) and the
 //! admin verbs that talk to the control plane over gRPC (`config.get`, `config.patch`, `nodes`, …).
 //! JSON goes to stdout, messages to stderr; exit 0 on success, 1 on a failed operation, 2 on bad usage.
@@ -9,6 +10,7 @@ mod apikey;
 mod args;
 mod local;
 mod output;
+mod up;
 
 use std::process::ExitCode;
 
@@ -29,6 +31,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse_from(rest);
     let result = match cli.command {
         Command::Gateway(g) => run_gateway(g, flags),
+        Command::Up(a) => up::run(a, flags),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

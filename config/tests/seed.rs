@@ -105,3 +105,10 @@ fn seed_keys_are_typed_as_written() {
     assert_eq!(lb.adaptive.weights.len(), 4);
     assert_eq!(lb.slow_start.initial_weight, 10);
 }
+
+#[test]
+fn docker_example_validates() {
+    let path = format!("{}/../docker/examples/bootstrap.json", env!("CARGO_MANIFEST_DIR"));
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    validate(&doc).unwrap();
+}

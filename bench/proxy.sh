@@ -1,0 +1,373 @@
+#!/usr/bin/env bash
+# Proxy load benchmark: the same agent reached directly, through nginx, and through the OpenClaw data
+# plane, interleaved in one run (method: shared/research/proxy-benchmarking.md).
+#
+#   bench/proxy.sh [--rounds 3] [--duration 10] [--warmup 2] [--connections 64] [--idle-conns 6000] [--no-build]
+#
+# - the agent (tests/src/bin/bench-agent.rs: keep-alive HTTP/1.1, fixed ~200-byte JSON, one thread) and
+#   the load generator run on core 0; each proxy runs alone on core 1 with one worker;
+# - per round and target: a warm-up, then `wrk -t1 -cC` with a small JSON POST; each proxy's CPU time
+#   (utime+stime from /proc/PID/stat) before and after gives CPU µs per request;
+# - then one-connection latency (`wrk -t1 -c1 --latency`) with everything on core 0;
+# - then resident memory: each proxy idle, and its growth per idle keep-alive client connection.
+# It installs nothing, listens only on 127.0.0.1, bounds every run, and stops what it started on exit.
+set -euo pipefail
+
+ROUNDS=3
+DURATION=10
+WARMUP=2
+CONNS=64
+IDLE_CONNS=6000
+BUILD=1
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --rounds) ROUNDS="$2"; shift 2 ;;
+        --duration) DURATION="$2"; shift 2 ;;
+        --warmup) WARMUP="$2"; shift 2 ;;
+        --connections) CONNS="$2"; shift 2 ;;
+        --idle-conns) IDLE_CONNS="$2"; shift 2 ;;
+        --no-build) BUILD=0; shift ;;
+        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+        *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
+    esac
+done
+for v in ROUNDS DURATION WARMUP CONNS IDLE_CONNS; do
+    [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || { echo "--${v,,} must be a positive integer" >&2; exit 2; }
+done
+
+# --- tools -------------------------------------------------------------------------------------
+missing=()
+for tool in wrk nginx taskset python3 curl; do
+    command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+done
+if [[ ${#missing[@]} -gt 0 ]]; then
+    echo "missing: ${missing[*]}" >&2
+    echo "install them first, e.g.: apt-get install -y wrk nginx   (taskset: util-linux; python3, curl)" >&2
+    exit 1
+fi
+NGINX_BIN=$(command -v nginx)
+CORES=$(nproc)
+if [[ "$CORES" -ge 2 ]]; then
+    LOAD_CORE=0
+    PROXY_CORE=1
+else
+    echo "warning: one CPU: the proxy shares core 0 with the agent and wrk; numbers are not comparable" >&2
+    LOAD_CORE=0
+    PROXY_CORE=0
+fi
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+if [[ "$BUILD" == 1 ]]; then
+    echo "building release binaries…" >&2
+    cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml" \
+        -p openclaw-data-plane -p openclaw-e2e --bin openclaw-data-plane --bin bench-agent
+fi
+TARGET_DIR=$(cargo metadata --format-version 1 --no-deps --manifest-path "$ROOT/Cargo.toml" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+AGENT_BIN="$TARGET_DIR/release/bench-agent"
+DP_BIN="$TARGET_DIR/release/openclaw-data-plane"
+for b in "$AGENT_BIN" "$DP_BIN"; do
+    [[ -x "$b" ]] || { echo "not built: $b (run without --no-build)" >&2; exit 1; }
+done
+
+# --- sandbox -----------------------------------------------------------------------------------
+TMP=$(mktemp -d -t openclaw-proxy-bench.XXXXXX)
+PIDS=()
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null || true
+    done
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+AGENT_PORT=$(free_port)
+NGINX_PORT=$(free_port)
+DP_PORT=$(free_port)
+PATH_="/api/v1/chat"
+
+wait_http() { # url, what, [expected status]
+    local code
+    for _ in $(seq 200); do
+        code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$1" || true)
+        [[ "$code" == "${3:-200}" ]] && return 0
+        sleep 0.05
+    done
+    echo "$2 did not come up on $1 (logs in $TMP)" >&2
+    tail -20 "$TMP"/*.log >&2 || true
+    exit 1
+}
+
+# The agent, on the load core.
+taskset -c "$LOAD_CORE" "$AGENT_BIN" --listen "127.0.0.1:$AGENT_PORT" >"$TMP/agent.log" 2>&1 &
+AGENT_PID=$!
+PIDS+=("$AGENT_PID")
+wait_http "http://127.0.0.1:$AGENT_PORT/health" "bench-agent"
+
+# nginx: one worker, keep-alive upstream, no access log, run as the current user under a temp prefix.
+mkdir -p "$TMP/nginx/logs" "$TMP/nginx/tmp"
+USER_LINE=""
+if [[ "$(id -u)" == 0 ]]; then USER_LINE="user $(id -un) $(id -gn);"; fi
+cat >"$TMP/nginx/nginx.conf" <<EOF
+$USER_LINE
+worker_processes 1;
+worker_rlimit_nofile 65536;
+daemon off;
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/logs/error.log warn;
+events { worker_connections 16384; }
+http {
+    access_log off;
+    client_body_temp_path $TMP/nginx/tmp/body;
+    proxy_temp_path $TMP/nginx/tmp/proxy;
+    fastcgi_temp_path $TMP/nginx/tmp/fastcgi;
+    uwsgi_temp_path $TMP/nginx/tmp/uwsgi;
+    scgi_temp_path $TMP/nginx/tmp/scgi;
+    keepalive_timeout 300s;
+    keepalive_requests 1000000;
+    upstream agent {
+        server 127.0.0.1:$AGENT_PORT;
+        keepalive 64;
+    }
+    server {
+        listen 127.0.0.1:$NGINX_PORT;
+        location / {
+            proxy_pass http://agent;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+EOF
+taskset -c "$PROXY_CORE" "$NGINX_BIN" -p "$TMP/nginx" -e "$TMP/nginx/logs/error.log" \
+    -c "$TMP/nginx/nginx.conf" >"$TMP/nginx.log" 2>&1 &
+NGINX_PID=$!
+PIDS+=("$NGINX_PID")
+wait_http "http://127.0.0.1:$NGINX_PORT$PATH_" "nginx"
+NGINX_WORKER=$(cat "/proc/$NGINX_PID/task/$NGINX_PID/children" 2>/dev/null | awk '{print $1}')
+[[ -n "$NGINX_WORKER" ]] || { echo "cannot find the nginx worker of $NGINX_PID" >&2; exit 1; }
+
+# The data plane, standalone: one worker thread, warn logs, one prefix rule, health checks on.
+cat >"$TMP/gateway.json" <<EOF
+{"gateway": {
+  "http": {"listen": "127.0.0.1:$DP_PORT"},
+  "logging": {"level": "warn", "format": "text"},
+  "agents": {
+    "discovery": {"method": "static", "static": [
+      {"id": "bench-agent", "endpoint": "http://127.0.0.1:$AGENT_PORT", "weight": 100}
+    ]},
+    "healthCheck": {"enabled": true, "path": "/health", "interval": "10s", "timeout": "3s"}
+  },
+  "routing": {"rules": [
+    {"name": "bench", "match": {"type": "prefix", "pattern": "$PATH_"}, "target": "bench-agent"}
+  ]}
+}}
+EOF
+OPENCLAW_GLOBAL_CONFIG="$TMP/gateway.json" OPENCLAW_USER_CONFIG="$TMP/no-user.json" \
+    taskset -c "$PROXY_CORE" "$DP_BIN" --config.performance.workerThreads=1 >"$TMP/openclaw.log" 2>&1 &
+DP_PID=$!
+PIDS+=("$DP_PID")
+wait_http "http://127.0.0.1:$DP_PORT/ready" "openclaw-data-plane"
+wait_http "http://127.0.0.1:$DP_PORT$PATH_" "openclaw-data-plane (proxying)"
+
+cat >"$TMP/post.lua" <<'EOF'
+wrk.method = "POST"
+wrk.body = '{"message": "请帮我优化这段代码的性能", "agent": "agent-chat-001", "stream": false}'
+wrk.headers["Content-Type"] = "application/json"
+EOF
+
+CLK_TCK=$(getconf CLK_TCK)
+# CPU ticks (utime+stime) of the given pids; fields after the ")" that ends the command name.
+ticks() {
+    local total=0 pid t
+    for pid in "$@"; do
+        t=$(sed 's/^.*) //' "/proc/$pid/stat" | awk '{print $12 + $13}')
+        total=$((total + t))
+    done
+    echo "$total"
+}
+# Busy ticks of the whole machine, and CPU ticks of this script's waited children (wrk).
+busy_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
+child_ticks() { awk '{print $16 + $17}' "/proc/$$/stat"; }
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+
+url_of() {
+    case "$1" in
+        direct) echo "http://127.0.0.1:$AGENT_PORT$PATH_" ;;
+        nginx) echo "http://127.0.0.1:$NGINX_PORT$PATH_" ;;
+        openclaw) echo "http://127.0.0.1:$DP_PORT$PATH_" ;;
+    esac
+}
+pids_of() {
+    case "$1" in
+        direct) echo "" ;;
+        nginx) echo "$NGINX_PID $NGINX_WORKER" ;;
+        openclaw) echo "$DP_PID" ;;
+    esac
+}
+
+RESULTS="$TMP/results.tsv"
+: >"$RESULTS"
+
+# One wrk run; appends "test target round rps cpu_us_per_req p50_ms p99_ms errors other_cpu_pct".
+measure() { # test target round connections
+    local test=$1 target=$2 round=$3 conns=$4 url pids out
+    url=$(url_of "$target")
+    pids=$(pids_of "$target")
+    taskset -c "$LOAD_CORE" wrk -t1 -c"$conns" -d"${WARMUP}s" -s "$TMP/post.lua" "$url" >/dev/null
+    local p0 a0 b0 c0 p1 a1 b1 c1
+    # shellcheck disable=SC2086
+    p0=$(ticks $pids); a0=$(ticks "$AGENT_PID"); b0=$(busy_ticks); c0=$(child_ticks)
+    out=$(taskset -c "$LOAD_CORE" wrk -t1 -c"$conns" -d"${DURATION}s" --latency -s "$TMP/post.lua" "$url")
+    # shellcheck disable=SC2086
+    p1=$(ticks $pids); a1=$(ticks "$AGENT_PID"); b1=$(busy_ticks); c1=$(child_ticks)
+    echo "$out" >"$TMP/wrk-$test-$target-$round.txt"
+    python3 - "$test" "$target" "$round" "$((p1 - p0))" "$((a1 - a0))" "$((b1 - b0))" "$((c1 - c0))" \
+        "$CLK_TCK" "$DURATION" "$CORES" "$TMP/wrk-$test-$target-$round.txt" >>"$RESULTS" <<'EOF'
+import re, sys
+test, target, rnd = sys.argv[1:4]
+proxy, agent, busy, wrk, hz, dur, cores = map(float, sys.argv[4:11])
+text = open(sys.argv[11]).read()
+def unit(v, u):
+    return float(v) * {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}[u]
+m = re.search(r"(\d+) requests in", text)
+reqs = int(m.group(1)) if m else 0
+m = re.search(r"Requests/sec:\s+([\d.]+)", text)
+rps = float(m.group(1)) if m else 0.0
+pct = {p: unit(v, u) for p, v, u in re.findall(r"^\s+(50|99)(?:\.0+)?%\s+([\d.]+)(us|ms|s|m)\s*$", text, re.M)}
+errors = sum(int(x) for x in re.findall(r"(?:connect|read|write|timeout) (\d+)", text))
+m = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+errors += int(m.group(1)) if m else 0
+cpu_us = proxy * 1e6 / hz / reqs if reqs and target != "direct" else float("nan")
+other = max(0.0, busy - proxy - agent - wrk) / hz / dur / cores * 100
+print(f"{test}\t{target}\t{rnd}\t{rps:.0f}\t{cpu_us:.2f}\t{pct.get('50', float('nan')):.3f}\t{pct.get('99', float('nan')):.3f}\t{errors}\t{other:.1f}")
+EOF
+    tail -1 "$RESULTS" | awk -F'\t' '{printf "  %-9s %-9s round %s: %8s req/s  cpu %6s µs/req  p50 %7s ms  p99 %7s ms  errors %s  other cpu %s%%\n", $1, $2, $3, $4, $5, $6, $7, $8, $9}' >&2
+}
+
+pin() { # pid core: every thread of pid
+    taskset -a -p -c "$2" "$1" >/dev/null
+}
+
+echo "throughput: ${ROUNDS} round(s) of ${WARMUP}s warm-up + ${DURATION}s wrk -t1 -c${CONNS}; proxies on core $PROXY_CORE, agent and wrk on core $LOAD_CORE" >&2
+for round in $(seq "$ROUNDS"); do
+    for target in direct nginx openclaw; do
+        measure load "$target" "$round" "$CONNS"
+    done
+done
+
+echo "latency: wrk -t1 -c1 --latency, everything on core $LOAD_CORE" >&2
+pin "$NGINX_PID" "$LOAD_CORE"; pin "$NGINX_WORKER" "$LOAD_CORE"; pin "$DP_PID" "$LOAD_CORE"
+for round in $(seq "$ROUNDS"); do
+    for target in direct nginx openclaw; do
+        measure c1 "$target" "$round" 1
+    done
+done
+pin "$NGINX_PID" "$PROXY_CORE"; pin "$NGINX_WORKER" "$PROXY_CORE"; pin "$DP_PID" "$PROXY_CORE"
+
+# Memory: idle RSS, then growth per idle keep-alive client connection (each made one request first).
+cat >"$TMP/hold.py" <<'EOF'
+import resource, socket, sys, time
+port, n, ready = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, n + 100)), hard))
+body = b'{"message": "hi"}'
+req = (b"POST /api/v1/chat HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+       b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+held = []
+for _ in range(n):
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(req)
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        buf += s.recv(65536)
+    head, rest = buf.split(b"\r\n\r\n", 1)
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        k, _, v = line.partition(b":")
+        if k.strip().lower() == b"content-length":
+            length = int(v)
+    while len(rest) < length:
+        rest += s.recv(65536)
+    held.append(s)
+open(ready, "w").write("ready\n")
+time.sleep(120)
+EOF
+mem_growth() { # name pid port
+    local before after holder
+    sleep 1
+    before=$(rss_kb "$2")
+    rm -f "$TMP/held"
+    python3 "$TMP/hold.py" "$3" "$IDLE_CONNS" "$TMP/held" 2>"$TMP/hold-$1.log" &
+    holder=$!
+    PIDS+=("$holder")
+    for _ in $(seq 600); do
+        [[ -f "$TMP/held" ]] && break
+        kill -0 "$holder" 2>/dev/null || { echo "connection holder failed:" >&2; cat "$TMP/hold-$1.log" >&2; exit 1; }
+        sleep 0.1
+    done
+    sleep 1
+    after=$(rss_kb "$2")
+    kill -TERM "$holder" 2>/dev/null || true
+    wait "$holder" 2>/dev/null || true
+    echo -e "$1\t$before\t$after" >>"$TMP/memory.tsv"
+}
+: >"$TMP/memory.tsv"
+echo "memory: RSS before/after holding $IDLE_CONNS idle keep-alive connections" >&2
+mem_growth nginx "$NGINX_WORKER" "$NGINX_PORT"
+mem_growth openclaw "$DP_PID" "$DP_PORT"
+NGINX_IDLE=$(( $(rss_kb "$NGINX_PID") + $(rss_kb "$NGINX_WORKER") ))
+
+# --- report ------------------------------------------------------------------------------------
+python3 - "$RESULTS" "$TMP/memory.tsv" "$IDLE_CONNS" "$NGINX_IDLE" <<'EOF'
+import math, statistics, sys
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
+mem = {l.split("\t")[0]: l.split() [1:] for l in open(sys.argv[2]) if l.strip()}
+conns, nginx_idle = int(sys.argv[3]), int(sys.argv[4])
+def col(test, target, i):
+    return [float(r[i]) for r in rows if r[0] == test and r[1] == target and not math.isnan(float(r[i]))]
+def med(xs):
+    return statistics.median(xs) if xs else float("nan")
+def rng(xs, fmt):
+    return f"{fmt.format(min(xs))}–{fmt.format(max(xs))}" if len(xs) > 1 else ""
+targets = ["direct", "nginx", "openclaw"]
+noisy = [r for r in rows if float(r[8]) >= 5.0]
+print()
+print(f"{'':10}{'req/s (c64)':>22}{'CPU µs/req':>20}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'c1 p50 µs':>11}{'c1 p99 µs':>11}")
+m = {}
+for t in targets:
+    rps, cpu = col("load", t, 3), col("load", t, 4)
+    p50, p99, err = col("load", t, 5), col("load", t, 6), col("load", t, 7)
+    l50, l99 = col("c1", t, 5), col("c1", t, 6)
+    m[t] = dict(rps=med(rps), cpu=med(cpu), p50=med(p50), p99=med(p99), l50=med(l50) * 1e3, l99=med(l99) * 1e3)
+    rps_s = f"{m[t]['rps']:.0f}" + (f" ({rng(rps, '{:.0f}')})" if len(rps) > 1 else "")
+    cpu_s = "–" if not cpu else f"{m[t]['cpu']:.1f}" + (f" ({rng(cpu, '{:.1f}')})" if len(cpu) > 1 else "")
+    print(f"{t:10}{rps_s:>22}{cpu_s:>20}{m[t]['p50']:>9.2f}{m[t]['p99']:>9.2f}{sum(err):>8.0f}{m[t]['l50']:>11.0f}{m[t]['l99']:>11.0f}")
+print()
+o, n = m["openclaw"], m["nginx"]
+def ratio(k):
+    return f"{o[k] / n[k]:.2f}" if n[k] and not math.isnan(n[k]) else "n/a"
+print(f"openclaw/nginx: req/s {ratio('rps')}, CPU µs/req {ratio('cpu')}, p50 {ratio('p50')}, p99 {ratio('p99')}, "
+      f"c1 p50 {ratio('l50')}, c1 p99 {ratio('l99')}   (medians over {len(col('load', 'nginx', 3))} round(s))")
+print()
+for name in ["nginx", "openclaw"]:
+    before, after = (int(x) for x in mem[name])
+    idle = nginx_idle if name == "nginx" else before
+    which = "master+worker" if name == "nginx" else "process"
+    print(f"{name:9} idle RSS {idle / 1024:6.1f} MiB ({which}); +{(after - before) / 1024:6.1f} MiB for {conns} idle keep-alive "
+          f"connections = {(after - before) / conns:.2f} kB per connection")
+if noisy:
+    print()
+    print(f"note: {len(noisy)} run(s) saw other processes use >= 5% CPU (last column of the per-run lines); "
+          "repeat on a quiet machine before trusting small differences")
+EOF
