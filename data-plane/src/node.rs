@@ -90,9 +90,13 @@ pub fn run_node(
         worker_threads: gateway.performance.worker_threads,
     };
 
-    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    // One worker means one thread: a current-thread runtime avoids the work-stealing machinery.
+    let mut rt = match boot.worker_threads {
+        Some(1) => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
     rt.enable_all().thread_name("openclaw-worker");
-    if let Some(n) = boot.worker_threads {
+    if let Some(n) = boot.worker_threads.filter(|n| *n > 1) {
         rt.worker_threads(n as usize);
     }
     let rt = rt.build().map_err(NodeError::Runtime)?;
