@@ -16,6 +16,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value};
 
+mod digest;
+
+pub use digest::SetDigest;
+
 /// Prefix of the resource holding one entry of `gateway.agents.discovery.static`.
 pub const AGENT_PREFIX: &str = "agent/";
 /// Prefix of the resource holding one entry of `gateway.routing.rules`.

@@ -108,7 +108,10 @@ fn seed_keys_are_typed_as_written() {
 
 #[test]
 fn docker_example_validates() {
-    let path = format!("{}/../docker/examples/bootstrap.json", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/../docker/examples/bootstrap.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let doc: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     validate(&doc).unwrap();
 }

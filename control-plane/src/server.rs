@@ -179,7 +179,10 @@ pub async fn run(
         nodes,
         wait_stop(stop_rx.clone()),
     ));
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    // Set TCP_NODELAY on each accepted socket here: the builder's `tcp_nodelay` only reaches sockets
+    // tonic accepts itself, and without it small messages (ACK-paced discovery responses, rollout
+    // events) wait ~40 ms for Nagle and the peer's delayed ACK.
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     let served = builder
         .add_service(admin)
         .add_service(discovery)

@@ -8,6 +8,7 @@
 //! - [`routing`] compiles and matches rules (the CLI links it too); [`proxy`] is the request path;
 //! - [`discovery`] is the client of the control plane's discovery stream.
 
+mod boot;
 pub mod compiled;
 pub mod discovery;
 mod logging;

@@ -23,21 +23,30 @@ const SAVED_AFTER: Duration = Duration::from_secs(3);
 const STATE_FILE: &str = "snapshot.json";
 
 /// Fetches (and ACKs) the first snapshot the node can apply; blocks until there is one.
-pub(crate) fn first_snapshot(m: &ManagedOptions, sources: &Sources) -> Result<First, NodeError> {
+pub(crate) fn first_snapshot(
+    m: &ManagedOptions,
+    sources: &Sources,
+    early: Option<(&std::net::TcpListener, String)>,
+) -> Result<First, NodeError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(NodeError::Runtime)?;
     let saved = m.state_dir.as_deref().and_then(load_saved);
     rt.block_on(async {
+        if let Some((listener, health_path)) = early {
+            crate::boot::serve_not_ready(listener, health_path).map_err(NodeError::Runtime)?;
+        }
         let client = DiscoveryClient::new(client_config(m)).map_err(|e| NodeError::ControlPlane(e.to_string()))?;
         let started = tokio::time::Instant::now();
         let mut delay = Duration::from_millis(100);
         loop {
             match tokio::time::timeout(SAVED_AFTER, fetch(&client, sources)).await {
                 Ok(Ok((snapshot, held))) => {
-                    save(m.state_dir.as_deref(), &snapshot);
-                    return Ok(First { layered: layered(sources, &snapshot.doc)?, version: snapshot.version, held: Some(held) });
+                    // `fetch` checked the document before ACKing it.
+                    let doc = snapshot.document().map_err(|e| NodeError::ControlPlane(e.to_string()))?;
+                    save(m.state_dir.as_deref(), snapshot.version, &snapshot.hash, doc);
+                    return Ok(First { layered: layered(sources, doc)?, version: snapshot.version, held: Some(held) });
                 }
                 Ok(Err(e)) => tracing::warn!(control_plane = %m.address, error = %e, "no first snapshot yet"),
                 Err(_) => tracing::warn!(control_plane = %m.address, "control plane did not answer in time"),
@@ -78,9 +87,11 @@ async fn fetch(client: &DiscoveryClient, sources: &Sources) -> Result<(Snapshot,
     }
 }
 
-/// Compiles a snapshot against a scratch registry, to know it applies before ACKing it.
+/// Reassembles a snapshot (checking its hash) and compiles it against a scratch registry, to know it
+/// applies before ACKing it.
 fn check(sources: &Sources, snapshot: &Snapshot) -> Result<(), String> {
-    let layered = layered(sources, &snapshot.doc).map_err(|e| e.to_string())?;
+    let doc = snapshot.document().map_err(|e| e.to_string())?;
+    let layered = layered(sources, doc).map_err(|e| e.to_string())?;
     let env = |n: &str| std::env::var(n).ok();
     let scratch = Registry::new();
     let built = Compiled::build(
@@ -117,10 +128,12 @@ pub(crate) async fn follow(
     }
     let state_dir = m.state_dir.clone();
     let apply = move |snapshot: Snapshot| -> Result<Applied, String> {
-        let layered = layered(&sources, &snapshot.doc).map_err(|e| e.to_string())?;
+        // Reassembling checks the snapshot's hash: a mismatch is NACKed with the error.
+        let doc = snapshot.document().map_err(|e| e.to_string())?;
+        let layered = layered(&sources, doc).map_err(|e| e.to_string())?;
         match shared_apply(&shared, &layered, snapshot.version) {
             Ok(restart_required) => {
-                save(state_dir.as_deref(), &snapshot);
+                save(state_dir.as_deref(), snapshot.version, &snapshot.hash, doc);
                 Ok(Applied { restart_required })
             }
             Err(e) => {
@@ -154,10 +167,9 @@ fn layered(sources: &Sources, snapshot: &Value) -> Result<Layered, NodeError> {
     .map_err(|e| NodeError::Config(e.to_string()))
 }
 
-fn save(dir: Option<&Path>, snapshot: &Snapshot) {
+fn save(dir: Option<&Path>, version: u64, hash: &str, doc: &Value) {
     let Some(dir) = dir else { return };
-    let body = json!({"version": snapshot.version, "hash": snapshot.hash, "doc": snapshot.doc})
-        .to_string();
+    let body = json!({"version": version, "hash": hash, "doc": doc}).to_string();
     let tmp = dir.join(format!("{STATE_FILE}.tmp"));
     let result = std::fs::create_dir_all(dir)
         .and_then(|()| std::fs::write(&tmp, body))

@@ -11,7 +11,7 @@ use openclaw_config::{Layered, Sources};
 use crate::discovery::TlsConfig;
 use crate::logging::LogHandle;
 use crate::state::{Boot, Shared};
-use crate::{managed, proxy, standalone};
+use crate::{boot, managed, proxy, standalone};
 
 /// How a node is told to run.
 #[derive(Clone, Debug, Default)]
@@ -78,8 +78,23 @@ pub fn run_node(
         local_doc.gateway.logging.format,
     );
 
+    let mut pre_bound = None;
     let first = match &opts.managed {
-        Some(m) => managed::first_snapshot(m, &opts.sources)?,
+        Some(m) => {
+            // Listen on the locally known address at once, answering "not ready" until a config applies.
+            let g = &local_doc.gateway;
+            let early = boot::bind(&g.http.listen).map_err(|source| NodeError::Listen {
+                addr: g.http.listen.clone(),
+                source,
+            })?;
+            let first = managed::first_snapshot(
+                m,
+                &opts.sources,
+                Some((&early, g.monitoring.health_check.path.clone())),
+            )?;
+            pre_bound = Some((g.http.listen.clone(), early));
+            first
+        }
         None => standalone::first(&opts.sources)?,
     };
     let gateway = openclaw_config::parse(&first.layered.effective)
@@ -100,7 +115,11 @@ pub fn run_node(
         rt.worker_threads(n as usize);
     }
     let rt = rt.build().map_err(NodeError::Runtime)?;
-    rt.block_on(serve(opts, first, boot, gateway, log, shutdown))
+    // The early socket serves on if the applied config still listens where the local layers said.
+    let pre_bound = pre_bound
+        .filter(|(addr, _)| *addr == boot.listen)
+        .map(|(_, l)| l);
+    rt.block_on(serve(opts, first, boot, gateway, log, pre_bound, shutdown))
 }
 
 /// The first config a node serves.
@@ -119,18 +138,23 @@ async fn serve(
     boot: Boot,
     gateway: openclaw_config::Gateway,
     log: LogHandle,
+    pre_bound: Option<std::net::TcpListener>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), NodeError> {
     let shared = Shared::new(boot.clone(), log, &gateway);
     shared
         .apply(&first.layered, first.version)
         .map_err(|e| NodeError::Config(e.to_string()))?;
-    let listener = tokio::net::TcpListener::bind(&boot.listen)
-        .await
-        .map_err(|source| NodeError::Listen {
-            addr: boot.listen.clone(),
-            source,
-        })?;
+    let listen_err = |source| NodeError::Listen {
+        addr: boot.listen.clone(),
+        source,
+    };
+    let listener = match pre_bound {
+        Some(l) => tokio::net::TcpListener::from_std(l).map_err(listen_err)?,
+        None => tokio::net::TcpListener::bind(&boot.listen)
+            .await
+            .map_err(listen_err)?,
+    };
     tracing::info!(listen = %boot.listen, mode = if opts.managed.is_some() { "managed" } else { "standalone" }, version = first.version, "data plane serving");
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -14,6 +14,6 @@ mod handler;
 mod headers;
 mod server;
 
-pub use body::{BoxError, ProxyBody};
+pub use body::{BoxError, ProxyBody, full as full_body};
 pub use client::UpstreamClient;
 pub use server::serve;

@@ -1,14 +1,18 @@
 //! The end-to-end sandbox: finds (and if needed builds) the real binaries, binds free loopback ports,
 //! starts processes and stops exactly the ones it started.
 
+mod agent;
 mod binaries;
 mod certs;
 mod control_plane;
+mod data_plane;
 mod node;
 mod process;
 
+pub use agent::{AgentOptions, Recorded, TestAgent};
 pub use binaries::bin;
 pub use certs::{CertPem, TestCa};
 pub use control_plane::{ADMIN_TOKEN, ControlPlane, CpOptions, NODE_TOKEN, json_ok};
+pub use data_plane::{DataPlane, DataPlaneBuilder, HttpConn, HttpResponse, http_request};
 pub use node::{RawNode, holdings};
 pub use process::{Child, free_port, wait_for_port};

@@ -18,8 +18,9 @@ use tokio::sync::broadcast;
 /// Saves one node's status (id, JSON bytes); the server passes a closure around the store.
 pub(crate) type SaveNode = Box<dyn Fn(&str, &[u8]) + Send + Sync>;
 
-/// Rollout watches that fall this far behind recount from the registry instead.
-const CHANGES_BUFFER: usize = 1024;
+/// Rollout watches that fall this far behind recount from the registry instead: room for a few changes
+/// of every node of a large fleet, so a watch keeping up with a rollout does not lag.
+const CHANGES_BUFFER: usize = 8192;
 
 /// What is known about one node; the persisted form is this struct as JSON.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

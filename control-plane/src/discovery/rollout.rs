@@ -3,8 +3,10 @@
 //! A rollout watch of version `v` counts the connected nodes *targeted* by `v` (their desired version
 //! is `v` or newer) and those of them that applied `v` or newer. It sends one event per state change
 //! of a targeted node, ends with `done` once every targeted node applied, and ends early with
-//! `nacked` when one of them refuses `v` or newer.
+//! `nacked` when one of them refuses `v` or newer. The count is kept incrementally (`Progress`), so a
+//! rollout to a thousand nodes does not recount a thousand nodes a thousand times.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use openclaw_proto::admin::{NodeStatus, RolloutEvent};
@@ -67,21 +69,76 @@ fn status(r: NodeRecord, target: Option<&Target>) -> NodeStatus {
     }
 }
 
-/// Applied and total among the connected nodes targeted by `version`.
-fn progress(registry: &Registry, target: Option<&Target>, version: u64) -> (u32, u32) {
-    registry.inspect(|nodes| {
-        let mut applied = 0u32;
-        let mut total = 0u32;
-        for r in nodes.values().filter(|r| r.connected) {
-            if targeted(target, r, version) {
-                total += 1;
-                if r.applied_version >= version {
-                    applied += 1;
+/// The count a rollout watch keeps: which connected nodes `version` targets and which of them applied
+/// it. Counted over every node when the watch starts, when the desired state changes and when the
+/// watch fell behind the changes; otherwise updated per change from that one node's record, so a
+/// rollout to N nodes costs O(N log N), not O(N²).
+struct Progress {
+    version: u64,
+    target: Option<Arc<Target>>,
+    /// Connected nodes targeted by `version`, and whether each applied it (or newer).
+    nodes: HashMap<String, bool>,
+    applied: u32,
+}
+
+// === impl Progress ===
+
+impl Progress {
+    fn new(version: u64) -> Self {
+        Self {
+            version,
+            target: None,
+            nodes: HashMap::new(),
+            applied: 0,
+        }
+    }
+
+    /// Counts every node again, against `target`.
+    fn recount(&mut self, registry: &Registry, target: Option<Arc<Target>>) {
+        self.target = target;
+        self.nodes.clear();
+        self.applied = 0;
+        let target = self.target.as_deref();
+        let version = self.version;
+        registry.inspect(|nodes| {
+            for r in nodes.values().filter(|r| r.connected) {
+                if targeted(target, r, version) {
+                    let applied = r.applied_version >= version;
+                    self.applied += u32::from(applied);
+                    self.nodes.insert(r.id.clone(), applied);
                 }
             }
-        }
-        (applied, total)
-    })
+        });
+    }
+
+    /// Takes one node's record as it is now; returns whether `version` targets the node.
+    fn update(&mut self, id: &str, record: Option<&NodeRecord>) -> bool {
+        let target = self.target.as_deref();
+        let concerned = record.is_some_and(|r| targeted(target, r, self.version));
+        let now = record
+            .filter(|r| r.connected && concerned)
+            .map(|r| r.applied_version >= self.version);
+        let before = match now {
+            Some(applied) => self.nodes.insert(id.to_owned(), applied),
+            None => self.nodes.remove(id),
+        };
+        self.applied =
+            self.applied - u32::from(before == Some(true)) + u32::from(now == Some(true));
+        concerned
+    }
+
+    /// Applied and total among the connected nodes targeted by `version`.
+    fn counts(&self) -> (u32, u32) {
+        (
+            self.applied,
+            u32::try_from(self.nodes.len()).unwrap_or(u32::MAX),
+        )
+    }
+
+    fn done(&self) -> bool {
+        let (applied, total) = self.counts();
+        published(self.target.as_deref(), self.version) && applied == total
+    }
 }
 
 fn targeted(target: Option<&Target>, r: &NodeRecord, version: u64) -> bool {
@@ -104,17 +161,16 @@ async fn watch_rollout(
         0 => desired.borrow().as_ref().map_or(0, |t| t.current_version()),
         v => v,
     };
-    let mut first = true;
+    let mut progress = Progress::new(version);
+    progress.recount(&registry, desired.borrow_and_update().clone());
+    // A NACK recorded before this watch subscribed would never arrive as a change: report it now.
+    if let Some(event) = earlier_nack(&registry, &progress) {
+        let _ = tx.send(Ok(event)).await;
+        return;
+    }
     loop {
-        let target = desired.borrow_and_update().clone();
-        // A NACK recorded before this watch subscribed would never arrive as a change: report it now.
-        if first && let Some(event) = earlier_nack(&registry, target.as_deref(), version) {
-            let _ = tx.send(Ok(event)).await;
-            return;
-        }
-        first = false;
-        let (applied, total) = progress(&registry, target.as_deref(), version);
-        if published(target.as_deref(), version) && applied == total {
+        if progress.done() {
+            let (applied, total) = progress.counts();
             let done = RolloutEvent {
                 applied_version: version,
                 applied,
@@ -127,22 +183,26 @@ async fn watch_rollout(
         }
         tokio::select! {
             () = tx.closed() => return,
-            changed = desired.changed() => if changed.is_err() {
-                let _ = tx.send(Err(Status::unavailable("the control plane is shutting down"))).await;
-                return;
+            changed = desired.changed() => {
+                if changed.is_err() {
+                    let _ = tx.send(Err(Status::unavailable("the control plane is shutting down"))).await;
+                    return;
+                }
+                progress.recount(&registry, desired.borrow_and_update().clone());
             },
             change = changes.recv() => match change {
                 Ok(change) => {
-                    let target = desired.borrow().clone();
-                    if let Some(event) = event(&registry, target.as_deref(), version, change) {
+                    if let Some(event) = event(&registry, &mut progress, change) {
                         let last = event.done || event.nacked;
                         if tx.send(Ok(event)).await.is_err() || last {
                             return;
                         }
                     }
                 }
-                // Fell behind: recount at the top of the loop.
-                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                // Fell behind: the changes missed are unknown, so count everything again.
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    progress.recount(&registry, desired.borrow_and_update().clone());
+                }
                 Err(broadcast::error::RecvError::Closed) => return,
             },
         }
@@ -150,18 +210,15 @@ async fn watch_rollout(
 }
 
 /// A connected, targeted node that already refused `version` or newer, as a `nacked` event.
-fn earlier_nack(
-    registry: &Registry,
-    target: Option<&Target>,
-    version: u64,
-) -> Option<RolloutEvent> {
-    let (applied, total) = progress(registry, target, version);
+fn earlier_nack(registry: &Registry, progress: &Progress) -> Option<RolloutEvent> {
+    let (applied, total) = progress.counts();
+    let version = progress.version;
     registry.inspect(|nodes| {
         nodes
             .values()
             .find(|r| {
                 r.connected
-                    && targeted(target, r, version)
+                    && targeted(progress.target.as_deref(), r, version)
                     && r.nacked_version >= version
                     && r.nacked_version > 0
             })
@@ -177,24 +234,17 @@ fn earlier_nack(
     })
 }
 
-/// The event for `change`, if it concerns a node targeted by `version`.
-fn event(
-    registry: &Registry,
-    target: Option<&Target>,
-    version: u64,
-    change: NodeChange,
-) -> Option<RolloutEvent> {
-    let concerned = registry.inspect(|nodes| {
-        nodes
-            .get(&change.node_id)
-            .is_some_and(|r| targeted(target, r, version))
-    });
+/// Updates `progress` for `change` and returns its event, if it concerns a node targeted by the
+/// watched version.
+fn event(registry: &Registry, progress: &mut Progress, change: NodeChange) -> Option<RolloutEvent> {
+    let concerned =
+        registry.inspect(|nodes| progress.update(&change.node_id, nodes.get(&change.node_id)));
     if !concerned {
         return None;
     }
-    let (applied, total) = progress(registry, target, version);
+    let (applied, total) = progress.counts();
     let (nacked, error) = match change.nacked {
-        Some((v, error)) if v >= version => (true, error),
+        Some((v, error)) if v >= progress.version => (true, error),
         _ => (false, String::new()),
     };
     Some(RolloutEvent {
@@ -204,6 +254,6 @@ fn event(
         error,
         applied,
         total,
-        done: !nacked && published(target, version) && applied == total,
+        done: !nacked && progress.done(),
     })
 }

@@ -2,12 +2,14 @@
 //!
 //! Splitting, canonical encoding and hashing happen here, once per published version; streams only
 //! compare hashes and copy the ready [`Resource`]s into their responses (go-control-plane once
-//! marshalled per client, its issue #238).
+//! marshalled per client, its issue #238). Likewise the delta from one snapshot to the next is
+//! computed once and shared by every stream whose node holds the first: a patch costs each stream
+//! O(changed resources), not a walk over the whole document.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
-use openclaw_config::resources::{AGENT_PREFIX, RULE_PREFIX, split};
+use openclaw_config::resources::{AGENT_PREFIX, RULE_PREFIX, SetDigest, split};
 use openclaw_config::{canonical_bytes, content_hash};
 use openclaw_proto::discovery::Resource;
 
@@ -20,11 +22,18 @@ pub(crate) struct Snapshot {
     pub(crate) version: u64,
     /// Hex SHA-256 of the canonical document (`snapshot_hash`).
     pub(crate) hash: String,
+    /// The [`SetDigest`] of its resources, hex (`set_digest`).
+    pub(crate) set_digest: String,
     /// Every resource by name.
     by_name: BTreeMap<String, Arc<Resource>>,
     /// The same resources in sending order: agents, then sections, then rules ("make before break").
     ordered: Vec<Arc<Resource>>,
+    /// Deltas to this snapshot from the snapshots nodes held, by the held snapshot's hash (a few).
+    deltas: Mutex<Vec<(String, Arc<Delta>)>>,
 }
+
+/// How many deltas a snapshot remembers (from the previous versions nodes still hold).
+const DELTAS_KEPT: usize = 8;
 
 /// What the nodes should run: the encoded form of [`Desired`](crate::versions::Desired).
 #[derive(Debug)]
@@ -71,11 +80,18 @@ impl Snapshot {
             .collect();
         let mut ordered: Vec<Arc<Resource>> = by_name.values().cloned().collect();
         ordered.sort_by(|a, b| rank(&a.name).cmp(&rank(&b.name)));
+        let digest = SetDigest::of(
+            by_name
+                .values()
+                .map(|r| (r.name.as_str(), r.version.as_str())),
+        );
         Self {
             version: stored.meta.version,
             hash: content_hash(&stored.doc),
+            set_digest: digest.to_hex(),
             by_name,
             ordered,
+            deltas: Mutex::new(Vec::new()),
         }
     }
 
@@ -95,8 +111,35 @@ impl Snapshot {
         }
     }
 
-    /// What to send a node holding `holding` so it holds this snapshot.
-    pub(crate) fn delta(&self, holding: &Holding) -> Delta {
+    /// What to send a node holding `holding` so it holds this snapshot: computed once per held
+    /// snapshot and shared, or computed afresh for a node that announced what it holds.
+    pub(crate) fn delta(&self, holding: &Holding) -> Arc<Delta> {
+        let Holding::Snapshot(from) = holding else {
+            return Arc::new(self.compute_delta(holding));
+        };
+        let cached = self
+            .deltas
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .find(|(hash, _)| *hash == from.hash)
+            .map(|(_, d)| d.clone());
+        if let Some(delta) = cached {
+            return delta;
+        }
+        // Computed outside the lock; streams racing here at most compute it twice.
+        let delta = Arc::new(self.compute_delta(holding));
+        let mut deltas = self.deltas.lock().unwrap_or_else(PoisonError::into_inner);
+        if !deltas.iter().any(|(hash, _)| *hash == from.hash) {
+            if deltas.len() >= DELTAS_KEPT {
+                deltas.remove(0);
+            }
+            deltas.push((from.hash.clone(), delta.clone()));
+        }
+        delta
+    }
+
+    fn compute_delta(&self, holding: &Holding) -> Delta {
         let resources = self
             .ordered
             .iter()

@@ -186,9 +186,10 @@ impl NodeStream {
         let response = DiscoveryResponse {
             version_info: snapshot.version,
             nonce: nonce.clone(),
-            resources: delta.resources,
-            removed_resources: delta.removed,
+            resources: delta.resources.clone(),
+            removed_resources: delta.removed.clone(),
             snapshot_hash: snapshot.hash.clone(),
+            set_digest: snapshot.set_digest.clone(),
         };
         tracing::debug!(
             node = %self.id,

@@ -250,3 +250,31 @@ fn labels(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
 }
+
+#[test]
+fn snapshots_carry_their_set_digest_and_share_deltas() {
+    use super::snapshot::{Holding, Snapshot};
+    use openclaw_config::resources::{SetDigest, split};
+
+    let (d1, d2) = (doc("http://a:1", true), doc("http://a:2", false));
+    let v1 = Arc::new(Snapshot::encode(&stored(1, &d1)));
+    let v2 = Snapshot::encode(&stored(2, &d2));
+    let hashes: Vec<(String, String)> = split(&d2)
+        .iter()
+        .map(|(n, v)| (n.clone(), content_hash(v)))
+        .collect();
+    let expected = SetDigest::of(hashes.iter().map(|(n, h)| (n.as_str(), h.as_str())));
+    assert_eq!(v2.set_digest, expected.to_hex());
+
+    let delta = v2.delta(&Holding::Snapshot(v1.clone()));
+    let sent: Vec<&str> = delta.resources.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(
+        (sent, delta.removed.clone()),
+        (
+            vec!["agent/a", "section/agents"],
+            vec!["agent/c".to_owned()]
+        )
+    );
+    // Every stream whose node holds v1 gets the same delta, computed once.
+    assert!(Arc::ptr_eq(&delta, &v2.delta(&Holding::Snapshot(v1))));
+}

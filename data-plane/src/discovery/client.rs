@@ -235,14 +235,20 @@ impl DiscoveryClient {
             };
             *delivered = true;
             let (version, hash) = (snapshot.version, snapshot.hash.clone());
+            // `apply` takes the snapshot and (normally) drops it: either way it no longer shares the
+            // held map by the commit below.
             let outcome = if hash == held.snapshot_hash() {
+                drop(snapshot);
                 Ok(last.clone())
             } else {
                 apply(snapshot)
             };
             let answered = match outcome {
                 Ok(applied) => {
-                    let sent = session.ack(&applied).await;
+                    // Let go of this copy before the commit, so it updates the held map in place
+                    // instead of copying it; no await between, so `held` is never seen empty.
+                    *held = Held::new();
+                    let ack = session.commit(&applied);
                     *held = session.held().clone();
                     *last = applied;
                     self.status.send_modify(|s| {
@@ -250,7 +256,10 @@ impl DiscoveryClient {
                         s.applied_hash = hash;
                         s.last_error = None;
                     });
-                    sent
+                    match ack {
+                        Ok(request) => session.send(request).await,
+                        Err(e) => Err(e),
+                    }
                 }
                 Err(message) => {
                     tracing::warn!(node = %self.config.node_id, version, error = %message, "snapshot not applied");

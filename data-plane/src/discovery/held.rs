@@ -1,16 +1,20 @@
 //! What a node holds, and how one response changes it.
 //!
-//! The node keeps every resource of its last applied snapshot (name → content hash and value). A
-//! response is first *staged* on a copy: each resource is parsed and its hash checked, removals are
-//! applied, the snapshot is reassembled with [`openclaw_config::resources::assemble`] and its hash
-//! compared with `snapshot_hash`. Only an ACK *commits* the staged copy; a NACK drops it, so the node
-//! keeps exactly what it held and the control plane's bookkeeping stays in step with it.
+//! The node keeps every resource of its last applied snapshot (name → content hash and value) in a
+//! shared map, with the [`SetDigest`] of the (name, hash) pairs. A response is first *staged* as a
+//! delta, without copying what is held: each resource sent is parsed and its hash checked, and the
+//! digest is updated for what is sent and removed and compared with the response's `set_digest`, all in
+//! O(changed resources). Only an ACK *commits* the delta; a NACK drops it, so the node keeps exactly what
+//! it held and the control plane's bookkeeping stays in step with it.
+//!
+//! Reassembling the whole document and checking `snapshot_hash` is left to [`Snapshot::document`], so
+//! only a node that applies the document pays for it (once per snapshot, cached).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use openclaw_config::content_hash;
-use openclaw_config::resources::{assemble, split};
+use openclaw_config::resources::{SetDigest, assemble, split};
 use openclaw_proto::discovery::DiscoveryResponse;
 use serde_json::Value;
 
@@ -23,10 +27,17 @@ struct Entry {
     value: Arc<Value>,
 }
 
+/// Every resource held, by name; shared by [`Held`] and the [`Snapshot`]s staged on it.
+type Resources = Arc<BTreeMap<String, Entry>>;
+
+/// What one response changes: a resource set (`Some`) or removed (`None`), in the response's order.
+type Changes = Arc<Vec<(String, Option<Entry>)>>;
+
 /// The resources a node holds, with the version and hash of the snapshot they make up.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Held {
-    resources: BTreeMap<String, Entry>,
+    resources: Resources,
+    digest: SetDigest,
     version: u64,
     hash: String,
 }
@@ -34,20 +45,26 @@ pub struct Held {
 /// A response checked against what the node holds, waiting for the node's ACK (commit) or NACK (drop).
 #[derive(Clone, Debug)]
 pub struct Staged {
-    resources: BTreeMap<String, Entry>,
+    changes: Changes,
+    digest: SetDigest,
     version: u64,
     hash: String,
 }
 
-/// A whole document received from the control plane, reassembled and verified.
-#[derive(Clone, Debug, PartialEq)]
+/// A snapshot received from the control plane: what was held plus one checked delta.
+///
+/// Its set of resources is verified (each resource's hash and the set digest); the whole document is
+/// reassembled, and checked against [`hash`](Self::hash), only when [`document`](Self::document) is
+/// first called.
+#[derive(Clone, Debug)]
 pub struct Snapshot {
     /// The control plane's version number of this document.
     pub version: u64,
-    /// Hex SHA-256 of the canonical document ([`openclaw_config::content_hash`]).
+    /// Hex SHA-256 of the canonical document ([`openclaw_config::content_hash`]), as announced.
     pub hash: String,
-    /// The document, `{"gateway": {...}}`, with `${VAR}` placeholders as stored.
-    pub doc: Value,
+    base: Resources,
+    changes: Changes,
+    doc: OnceLock<Result<Value, String>>,
 }
 
 // === impl Held ===
@@ -61,7 +78,7 @@ impl Held {
     /// Holds the resources of `doc`, a snapshot applied before (e.g. read back from disk at start), so
     /// the first stream asks only for what changed since.
     pub fn from_snapshot(version: u64, doc: &Value) -> Self {
-        let resources = split(doc)
+        let resources: BTreeMap<String, Entry> = split(doc)
             .into_iter()
             .map(|(name, value)| {
                 let entry = Entry {
@@ -72,7 +89,8 @@ impl Held {
             })
             .collect();
         Self {
-            resources,
+            digest: SetDigest::of(resources.iter().map(|(n, e)| (n.as_str(), e.hash.as_str()))),
+            resources: Arc::new(resources),
             version,
             hash: content_hash(doc),
         }
@@ -86,6 +104,11 @@ impl Held {
     /// The hash of the snapshot held (empty when none).
     pub fn snapshot_hash(&self) -> &str {
         &self.hash
+    }
+
+    /// The digest of the (name, hash) set held ([`SetDigest`]).
+    pub fn set_digest(&self) -> SetDigest {
+        self.digest
     }
 
     /// How many resources are held.
@@ -111,19 +134,20 @@ impl Held {
         if self.resources.is_empty() {
             return None;
         }
-        assemble(&values(&self.resources)).ok()
+        assemble(&values(&self.resources, &[])).ok()
     }
 
-    /// Checks `response` against what is held and builds the snapshot it leads to; an error is the
-    /// message to NACK with.
+    /// Checks `response` against what is held, in O(resources sent and removed), and returns the
+    /// delta to commit on ACK with the snapshot it leads to; an error is the message to NACK with.
     pub fn stage(&self, response: &DiscoveryResponse) -> Result<(Staged, Snapshot), ClientError> {
         let version = response.version_info;
         let reject =
             |msg: String| ClientError::InvalidResponse(format!("version {version}: {msg}"));
-        let mut next = self.resources.clone();
-        let mut seen = HashSet::new();
+        let mut changes = Vec::with_capacity(response.resources.len());
+        let mut digest = self.digest;
+        let mut sent = HashSet::with_capacity(response.resources.len());
         for r in &response.resources {
-            if !seen.insert(r.name.as_str()) {
+            if !sent.insert(r.name.as_str()) {
                 return Err(reject(format!("resource {} sent twice", r.name)));
             }
             let value: Value = serde_json::from_slice(&r.body)
@@ -135,41 +159,68 @@ impl Held {
                     r.name, r.version
                 )));
             }
-            next.insert(
-                r.name.clone(),
-                Entry {
-                    hash,
-                    value: Arc::new(value),
-                },
-            );
+            if let Some(old) = self.resources.get(&r.name) {
+                digest.toggle(&r.name, &old.hash);
+            }
+            digest.toggle(&r.name, &hash);
+            let entry = Entry {
+                hash,
+                value: Arc::new(value),
+            };
+            changes.push((r.name.clone(), Some(entry)));
         }
+        let mut removed = HashSet::new();
         for name in &response.removed_resources {
-            if seen.contains(name.as_str()) {
+            if sent.contains(name.as_str()) {
                 return Err(reject(format!("resource {name} both sent and removed")));
             }
-            // Removing what the node does not hold is harmless: the end state is what counts.
-            next.remove(name);
+            // Removing what the node does not hold (or twice) is harmless: the end state is what counts.
+            if let Some(old) = self.resources.get(name)
+                && removed.insert(name.as_str())
+            {
+                digest.toggle(name, &old.hash);
+                changes.push((name.clone(), None));
+            }
         }
-        let doc =
-            assemble(&values(&next)).map_err(|e| reject(format!("cannot reassemble: {e}")))?;
-        let hash = content_hash(&doc);
-        if hash != response.snapshot_hash {
+        let changes = Arc::new(changes);
+        let snapshot = Snapshot {
+            version,
+            hash: response.snapshot_hash.clone(),
+            base: self.resources.clone(),
+            changes: changes.clone(),
+            doc: OnceLock::new(),
+        };
+        if response.set_digest.is_empty() {
+            // A control plane that predates the set digest: check the whole document now instead.
+            snapshot.document().map_err(|e| reject(e.to_string()))?;
+        } else if digest.to_hex() != response.set_digest {
             return Err(reject(format!(
-                "reassembled snapshot hashes to {hash}, expected {}",
-                response.snapshot_hash
+                "the resources held after this response have set digest {digest}, expected {}",
+                response.set_digest
             )));
         }
         let staged = Staged {
-            resources: next,
+            changes,
+            digest,
             version,
-            hash: hash.clone(),
+            hash: response.snapshot_hash.clone(),
         };
-        Ok((staged, Snapshot { version, hash, doc }))
+        Ok((staged, snapshot))
     }
 
-    /// Makes a staged response what the node holds (after it was applied and ACKed).
+    /// Makes a staged response what the node holds (after it was applied and ACKed). Updates the held
+    /// map in place, in O(changed resources), when no [`Snapshot`] or clone of this `Held` still
+    /// shares it (otherwise the map is copied once).
     pub fn commit(&mut self, staged: Staged) {
-        self.resources = staged.resources;
+        let resources = Arc::make_mut(&mut self.resources);
+        let changes = Arc::try_unwrap(staged.changes).unwrap_or_else(|shared| (*shared).clone());
+        for (name, entry) in changes {
+            match entry {
+                Some(entry) => resources.insert(name, entry),
+                None => resources.remove(&name),
+            };
+        }
+        self.digest = staged.digest;
         self.version = staged.version;
         self.hash = staged.hash;
     }
@@ -183,17 +234,54 @@ impl Staged {
         self.version
     }
 
-    /// The hash of the document it leads to.
+    /// The hash of the document it leads to, as announced.
     pub fn snapshot_hash(&self) -> &str {
         &self.hash
     }
 }
 
-fn values(resources: &BTreeMap<String, Entry>) -> BTreeMap<String, Value> {
-    resources
+// === impl Snapshot ===
+
+impl Snapshot {
+    /// The document, `{"gateway": {...}}`, with `${VAR}` placeholders as stored: reassembled from the
+    /// resources on the first call (later calls return the same result) and checked against
+    /// [`hash`](Self::hash). An error is the message to NACK with.
+    pub fn document(&self) -> Result<&Value, ClientError> {
+        let version = self.version;
+        self.doc
+            .get_or_init(|| {
+                let doc = assemble(&values(&self.base, &self.changes))
+                    .map_err(|e| format!("version {version}: cannot reassemble: {e}"))?;
+                let hash = content_hash(&doc);
+                if hash != self.hash {
+                    return Err(format!(
+                        "version {version}: reassembled snapshot hashes to {hash}, expected {}",
+                        self.hash
+                    ));
+                }
+                Ok(doc)
+            })
+            .as_ref()
+            .map_err(|e| ClientError::InvalidResponse(e.clone()))
+    }
+}
+
+/// Owned copies of the values of `base` with `changes` applied, for [`assemble`].
+fn values(
+    base: &BTreeMap<String, Entry>,
+    changes: &[(String, Option<Entry>)],
+) -> BTreeMap<String, Value> {
+    let mut out: BTreeMap<String, Value> = base
         .iter()
         .map(|(name, e)| (name.clone(), Value::clone(&e.value)))
-        .collect()
+        .collect();
+    for (name, entry) in changes {
+        match entry {
+            Some(e) => out.insert(name.clone(), Value::clone(&e.value)),
+            None => out.remove(name),
+        };
+    }
+    out
 }
 
 #[cfg(test)]

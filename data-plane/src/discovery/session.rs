@@ -106,20 +106,26 @@ impl Session {
     /// The snapshot was applied: it becomes what the node holds, and the control plane is told. A
     /// change in `applied.restart_required` is reported with it.
     pub async fn ack(&mut self, applied: &Applied) -> Result<(), ClientError> {
+        let request = self.commit(applied)?;
+        self.send(request).await
+    }
+
+    /// The synchronous half of [`ack`](Self::ack): commits the pending snapshot and returns the ACK to
+    /// [`send`](Self::send), so a caller can update its own copy of what is held before any await.
+    pub(super) fn commit(&mut self, applied: &Applied) -> Result<DiscoveryRequest, ClientError> {
         let (nonce, staged) = self.pending.take().ok_or(ClientError::NothingPending)?;
         self.held.commit(staged);
         let node = (applied.restart_required != self.node.restart_required).then(|| {
             self.node.restart_required = applied.restart_required.clone();
             self.node.clone()
         });
-        self.send(DiscoveryRequest {
+        Ok(DiscoveryRequest {
             node,
             initial_resource_versions: Default::default(),
             version_info: self.held.version(),
             response_nonce: nonce,
             error_detail: None,
         })
-        .await
     }
 
     /// The snapshot could not be applied: the node keeps what it held and says why.
@@ -139,7 +145,8 @@ impl Session {
         .await
     }
 
-    async fn send(&mut self, request: DiscoveryRequest) -> Result<(), ClientError> {
+    /// Sends one request on the stream.
+    pub(super) async fn send(&mut self, request: DiscoveryRequest) -> Result<(), ClientError> {
         self.outbound
             .send(request)
             .await

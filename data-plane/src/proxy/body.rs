@@ -16,7 +16,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub type ProxyBody = BoxBody<Bytes, BoxError>;
 
 /// A small complete body.
-pub(crate) fn full(b: impl Into<Bytes>) -> ProxyBody {
+pub fn full(b: impl Into<Bytes>) -> ProxyBody {
     http_body_util::Full::new(b.into())
         .map_err(|never| match never {})
         .boxed()

@@ -165,7 +165,7 @@ async fn proxy(
                 );
             }
         };
-        let upstream_req = build_request(&parts, uri, &ep, conn, upstream_body);
+        let upstream_req = build_request(&parts, uri, &ep, conn, rid, upstream_body);
         let guard = ep.begin();
         let client = shared.client.load_full();
         match client.client().request(upstream_req).await {
@@ -297,6 +297,7 @@ fn build_request(
     uri: Uri,
     ep: &Endpoint,
     conn: Conn,
+    rid: &HeaderValue,
     body: ProxyBody,
 ) -> Request<ProxyBody> {
     let mut req = Request::new(body);
@@ -305,6 +306,7 @@ fn build_request(
     *req.headers_mut() = parts.headers.clone();
     headers::to_upstream(
         req.headers_mut(),
+        rid,
         conn.peer,
         conn.scheme,
         ep.authority().as_str(),

@@ -49,11 +49,13 @@ pub(crate) fn strip_hop_by_hop(h: &mut HeaderMap) {
 /// Request headers towards the agent: forwarded-for chain, proto, host, via.
 pub(crate) fn to_upstream(
     h: &mut HeaderMap,
+    request_id: &HeaderValue,
     client: SocketAddr,
     scheme: &str,
     upstream_authority: &str,
 ) {
     strip_hop_by_hop(h);
+    h.insert(REQUEST_ID, request_id.clone());
     let ip = client.ip().to_string();
     let xff = match h.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
         Some(prev) => format!("{prev}, {ip}"),
@@ -128,6 +130,7 @@ mod tests {
         h.insert("host", "gw.example".parse().unwrap());
         to_upstream(
             &mut h,
+            &HeaderValue::from_static("rid-1"),
             "127.0.0.9:5000".parse().unwrap(),
             "http",
             "127.0.0.1:9000",
@@ -141,6 +144,7 @@ mod tests {
         assert_eq!(h["host"], "127.0.0.1:9000");
         assert_eq!(h["x-forwarded-host"], "gw.example");
         assert_eq!(h["via"], "1.1 openclaw");
+        assert_eq!(h["x-request-id"], "rid-1");
         let id = request_id(&HeaderMap::new());
         assert_eq!(id.len(), 32);
     }

@@ -82,7 +82,8 @@ async fn acks_nacks_and_reconnects_with_what_it_holds() {
     let applied = Arc::new(Mutex::new(Vec::new()));
     let seen = applied.clone();
     let apply = move |s: Snapshot| {
-        if s.doc["gateway"]["http"]["listen"] == "bad" {
+        let doc = s.document().map_err(|e| e.to_string())?;
+        if doc["gateway"]["http"]["listen"] == "bad" {
             return Err("listen address refused".to_string());
         }
         seen.lock().map_err(|e| e.to_string())?.push(s.version);
@@ -117,7 +118,7 @@ async fn acks_nacks_and_reconnects_with_what_it_holds() {
     );
     assert!(ack.error_detail.is_none());
 
-    // A response whose reassembled hash is wrong is NACKed without reaching `apply`.
+    // A response whose reassembled hash is wrong is NACKed when `apply` reassembles it.
     let mut bad_hash = response(&versions(&v1), 2, &doc("0.0.0.0:1", "http://a:2"));
     bad_hash.snapshot_hash = "ff".into();
     out.send(Ok(bad_hash)).await.expect("send v2");

@@ -1,4 +1,4 @@
-use openclaw_config::resources::split;
+use openclaw_config::resources::{SetDigest, split};
 use std::collections::HashMap;
 
 use openclaw_config::{canonical_bytes, content_hash};
@@ -55,6 +55,7 @@ pub(crate) fn response(
             .cloned()
             .collect(),
         snapshot_hash: content_hash(target),
+        set_digest: digest_of(target).to_hex(),
     }
 }
 
@@ -63,7 +64,7 @@ fn full_snapshot_then_delta_then_removal() {
     let mut held = Held::new();
     let v1 = doc("http://a:1", true);
     let (staged, snap) = held.stage(&delta(&held, 1, &v1)).expect("v1 stages");
-    assert_eq!(snap.doc, v1);
+    assert_eq!(snap.document().ok(), Some(&v1));
     assert_eq!(snap.hash, content_hash(&v1));
     assert!(held.is_empty(), "staging leaves what is held alone");
     held.commit(staged);
@@ -75,34 +76,133 @@ fn full_snapshot_then_delta_then_removal() {
     assert_eq!(r2.resources.len(), 1);
     assert_eq!(r2.resources[0].name, "agent/a");
     let (staged, snap) = held.stage(&r2).expect("v2 stages");
-    assert_eq!(snap.doc, v2);
+    assert_eq!(snap.document().ok(), Some(&v2));
     held.commit(staged);
 
     let v3 = doc("http://a:2", false);
     let r3 = delta(&held, 3, &v3);
     assert_eq!(r3.removed_resources, ["agent/c"]);
     let (staged, snap) = held.stage(&r3).expect("v3 stages");
-    assert_eq!(snap.doc, v3);
+    assert_eq!(snap.document().ok(), Some(&v3));
     held.commit(staged);
     assert_eq!(held.snapshot_hash(), content_hash(&v3));
     assert_eq!(held, Held::from_snapshot(3, &v3));
 }
 
 #[test]
-fn a_wrong_snapshot_hash_is_rejected_and_nothing_changes() {
+fn a_wrong_snapshot_hash_is_rejected_when_the_document_is_assembled() {
     let held = Held::from_snapshot(1, &doc("http://a:1", true));
     let mut r = delta(&held, 2, &doc("http://a:2", true));
     r.snapshot_hash = "00".into();
-    let err = held
+    // The set of resources checks out: staging (O(changed)) accepts it ...
+    let (_, snap) = held.stage(&r).expect("the set digest matches");
+    // ... and the node that assembles the document finds the mismatch (twice: the result is cached).
+    for _ in 0..2 {
+        let err = snap
+            .document()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.contains("version 2") && err.contains("expected 00"),
+            "{err}"
+        );
+    }
+    assert_eq!(held, Held::from_snapshot(1, &doc("http://a:1", true)));
+}
+
+#[test]
+fn a_wrong_set_digest_is_rejected_and_nothing_changes() {
+    let held = Held::from_snapshot(1, &doc("http://a:1", true));
+    let mut r = delta(&held, 2, &doc("http://a:2", true));
+    r.set_digest = "00".into();
+    let err = held.stage(&r).err();
+    assert_eq!(
+        err.as_ref().map(ClientError::kind),
+        Some("invalid_response")
+    );
+    let msg = err.map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        msg.contains("set digest") && msg.contains("expected 00"),
+        "{msg}"
+    );
+    assert_eq!(held, Held::from_snapshot(1, &doc("http://a:1", true)));
+}
+
+#[test]
+fn the_set_digest_follows_changes_and_removals() {
+    let v1 = doc("http://a:1", true);
+    let mut held = Held::from_snapshot(1, &v1);
+    assert_eq!(held.set_digest(), digest_of(&v1));
+
+    // A removal the server does not account for (it still counts agent/c): NACKed.
+    let v2 = doc("http://a:1", false);
+    let mut r = delta(&held, 2, &v2);
+    assert_eq!(r.removed_resources, ["agent/c"]);
+    r.set_digest = digest_of(&v1).to_hex();
+    let msg = held
+        .stage(&r)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(msg.contains("set digest"), "{msg}");
+
+    // The same removal, counted: the digest drops agent/c.
+    let (staged, _) = held.stage(&delta(&held, 2, &v2)).expect("stages");
+    held.commit(staged);
+    assert_eq!(held.set_digest(), digest_of(&v2));
+    assert_eq!(held, Held::from_snapshot(2, &v2));
+
+    // Removing something not held, or the same name twice, leaves the digest alone.
+    let mut r = delta(&held, 3, &v2);
+    r.removed_resources = vec!["agent/zz".into(), "agent/b".into(), "agent/b".into()];
+    let msg = held
         .stage(&r)
         .err()
         .map(|e| e.to_string())
         .unwrap_or_default();
     assert!(
-        err.contains("version 2") && err.contains("expected 00"),
-        "{err}"
+        msg.contains("set digest"),
+        "removing agent/b changes the set: {msg}"
     );
-    assert_eq!(held, Held::from_snapshot(1, &doc("http://a:1", true)));
+    let mut r = delta(&held, 3, &v2);
+    r.removed_resources = vec!["agent/zz".into(), "agent/zz".into()];
+    assert!(held.stage(&r).is_ok());
+}
+
+#[test]
+fn a_control_plane_without_set_digest_gets_the_whole_document_checked() {
+    let held = Held::from_snapshot(1, &doc("http://a:1", true));
+    let mut r = delta(&held, 2, &doc("http://a:2", true));
+    r.set_digest.clear();
+    assert!(held.stage(&r).is_ok());
+    r.snapshot_hash = "00".into();
+    let msg = held
+        .stage(&r)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(msg.contains("expected 00"), "{msg}");
+}
+
+#[test]
+fn committing_does_not_disturb_a_copy() {
+    let v1 = doc("http://a:1", true);
+    let mut held = Held::from_snapshot(1, &v1);
+    let copy = held.clone();
+    let v2 = doc("http://a:2", false);
+    let (staged, _) = held.stage(&delta(&held, 2, &v2)).expect("stages");
+    held.commit(staged);
+    assert_eq!(held, Held::from_snapshot(2, &v2));
+    assert_eq!(copy, Held::from_snapshot(1, &v1));
+}
+
+fn digest_of(doc: &Value) -> SetDigest {
+    let parts: Vec<(String, String)> = split(doc)
+        .iter()
+        .map(|(n, v)| (n.clone(), content_hash(v)))
+        .collect();
+    SetDigest::of(parts.iter().map(|(n, h)| (n.as_str(), h.as_str())))
 }
 
 #[test]
@@ -119,7 +219,7 @@ fn bad_resources_are_rejected() {
     not_json.resources[0].body = b"{nope".to_vec().into();
     let mut sent_and_removed = good.clone();
     sent_and_removed.removed_resources.push("agent/a".into());
-    // A delta that forgets a new agent: the section references it, reassembly fails.
+    // A delta that forgets a new agent: the node's set is not the server's.
     let with_d = json!({"gateway": {"agents": {"discovery": {"static": [{"id": "d"}]}}}});
     let mut forgot = delta(&held, 3, &with_d);
     forgot.resources.retain(|r| r.name != "agent/d");
@@ -129,7 +229,7 @@ fn bad_resources_are_rejected() {
         (wrong_version, "hashes to"),
         (not_json, "not JSON"),
         (sent_and_removed, "both sent and removed"),
-        (forgot, "agent/d"),
+        (forgot, "set digest"),
     ] {
         let err = held.stage(&response).err();
         assert_eq!(
@@ -156,7 +256,7 @@ fn an_empty_delta_only_moves_the_version() {
     let r = delta(&held, 7, &v);
     assert!(r.resources.is_empty() && r.removed_resources.is_empty());
     let (staged, snap) = held.stage(&r).expect("stages");
-    assert_eq!((snap.version, snap.doc), (7, v));
+    assert_eq!((snap.version, snap.document().ok()), (7, Some(&v)));
     held.commit(staged);
     assert_eq!(held.version(), 7);
 }
