@@ -11,7 +11,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use openclaw_proto::admin::admin_server::AdminServer;
-use openclaw_proto::discovery::discovery_server::DiscoveryServer;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 
 use crate::admin::{AdminService, NodeView};
@@ -136,10 +136,9 @@ pub async fn run(
         AdminService::new(versions.clone(), nodes.clone()),
         move |r| admin_check.check(r),
     );
-    let discovery =
-        DiscoveryServer::with_interceptor(DiscoveryService::new(hub.clone()), move |r| {
-            node_check.check(r)
-        });
+    let discovery = InterceptedService::new(DiscoveryService::new(hub.clone()), move |r| {
+        node_check.check(r)
+    });
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(openclaw_proto::FILE_DESCRIPTOR_SET)
         .build_v1()

@@ -20,6 +20,7 @@ pub mod proxy;
 pub mod routing;
 mod standalone;
 pub mod state;
+pub mod tls;
 pub mod upstream;
 
 pub use node::{ManagedOptions, NodeError, NodeOptions, run_node};

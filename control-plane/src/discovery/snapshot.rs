@@ -4,14 +4,18 @@
 //! compare hashes and copy the ready [`Resource`]s into their responses (go-control-plane once
 //! marshalled per client, its issue #238). Likewise the delta from one snapshot to the next is
 //! computed once and shared by every stream whose node holds the first: a patch costs each stream
-//! O(changed resources), not a walk over the whole document.
+//! O(changed resources), not a walk over the whole document. A delta is also encoded once
+//! ([`Delta::encoded`]): a thousand nodes syncing from nothing share one buffer of the full snapshot
+//! instead of each holding its own copy until its stream has sent it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use bytes::Bytes;
 use openclaw_config::resources::{AGENT_PREFIX, RULE_PREFIX, SetDigest, split};
 use openclaw_config::{canonical_bytes, content_hash};
-use openclaw_proto::discovery::Resource;
+use openclaw_proto::discovery::{DiscoveryResponse, Resource};
+use prost::Message;
 
 use crate::store::StoredVersion;
 
@@ -56,11 +60,17 @@ pub(crate) enum Holding {
 /// The resources to send and the names to remove to bring a node to a snapshot.
 #[derive(Debug, Default)]
 pub(crate) struct Delta {
-    /// Added or changed, in sending order.
-    pub(crate) resources: Vec<Resource>,
+    /// Added or changed, in sending order (shared with the snapshot).
+    pub(crate) resources: Vec<Arc<Resource>>,
+    /// `resources` as the protobuf encoding of `DiscoveryResponse.resources`, shared by every
+    /// response carrying this delta.
+    pub(crate) encoded: Bytes,
     /// Held but gone.
     pub(crate) removed: Vec<String>,
 }
+
+/// The delta cache's key for a node that announced holding nothing (a snapshot hash is never empty).
+const FROM_NOTHING: &str = "";
 
 // === impl Snapshot ===
 
@@ -112,17 +122,20 @@ impl Snapshot {
     }
 
     /// What to send a node holding `holding` so it holds this snapshot: computed once per held
-    /// snapshot and shared, or computed afresh for a node that announced what it holds.
+    /// snapshot (or for holding nothing) and shared, or computed afresh for a node that announced
+    /// some other set.
     pub(crate) fn delta(&self, holding: &Holding) -> Arc<Delta> {
-        let Holding::Snapshot(from) = holding else {
-            return Arc::new(self.compute_delta(holding));
+        let key = match holding {
+            Holding::Snapshot(from) => from.hash.as_str(),
+            Holding::Announced(map) if map.is_empty() => FROM_NOTHING,
+            Holding::Announced(_) => return Arc::new(self.compute_delta(holding)),
         };
         let cached = self
             .deltas
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .iter()
-            .find(|(hash, _)| *hash == from.hash)
+            .find(|(hash, _)| *hash == key)
             .map(|(_, d)| d.clone());
         if let Some(delta) = cached {
             return delta;
@@ -130,29 +143,41 @@ impl Snapshot {
         // Computed outside the lock; streams racing here at most compute it twice.
         let delta = Arc::new(self.compute_delta(holding));
         let mut deltas = self.deltas.lock().unwrap_or_else(PoisonError::into_inner);
-        if !deltas.iter().any(|(hash, _)| *hash == from.hash) {
+        if !deltas.iter().any(|(hash, _)| *hash == key) {
             if deltas.len() >= DELTAS_KEPT {
                 deltas.remove(0);
             }
-            deltas.push((from.hash.clone(), delta.clone()));
+            deltas.push((key.to_owned(), delta.clone()));
         }
         delta
     }
 
     fn compute_delta(&self, holding: &Holding) -> Delta {
-        let resources = self
+        let resources: Vec<Arc<Resource>> = self
             .ordered
             .iter()
             .filter(|r| holding.hash_of(&r.name) != Some(r.version.as_str()))
-            .map(|r| Resource::clone(r))
+            .cloned()
             .collect();
+        // Only `resources` set: every other field is at its default, so this is exactly the
+        // encoding of the repeated field, which a response may carry next to its own fields.
+        let encoded = DiscoveryResponse {
+            resources: resources.iter().map(|r| Resource::clone(r)).collect(),
+            ..DiscoveryResponse::default()
+        }
+        .encode_to_vec()
+        .into();
         let removed = holding
             .names()
             .into_iter()
             .filter(|n| !self.by_name.contains_key(*n))
             .map(str::to_owned)
             .collect();
-        Delta { resources, removed }
+        Delta {
+            resources,
+            encoded,
+            removed,
+        }
     }
 }
 

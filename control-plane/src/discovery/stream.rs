@@ -14,13 +14,14 @@ use std::sync::Arc;
 
 use openclaw_proto::discovery::{DiscoveryRequest, DiscoveryResponse, Node};
 use tokio::sync::{mpsc, watch};
-use tonic::{Status, Streaming};
+use tonic::Status;
 
 use super::Hub;
 use super::snapshot::{Holding, Snapshot, Target};
+use super::wire::{Encoded, Inbound, Outgoing};
 
 /// Where responses go; closed when the node's side of the stream is gone.
-pub(super) type Outbound = mpsc::Sender<Result<DiscoveryResponse, Status>>;
+pub(super) type Outbound = mpsc::Sender<Outgoing>;
 
 /// A response sent and not yet answered.
 struct InFlight {
@@ -47,7 +48,7 @@ struct NodeStream {
 /// Serves one stream until the node goes away, then marks it disconnected.
 pub(super) async fn serve(
     hub: Arc<Hub>,
-    mut inbound: Streaming<DiscoveryRequest>,
+    mut inbound: Inbound,
     out: Outbound,
     address: Option<SocketAddr>,
 ) {
@@ -90,7 +91,7 @@ impl NodeStream {
     /// Answers requests and follows the desired state until the stream ends; returns why it ended.
     async fn run(
         &mut self,
-        inbound: &mut Streaming<DiscoveryRequest>,
+        inbound: &mut Inbound,
         desired: &mut watch::Receiver<Option<Arc<Target>>>,
     ) -> &'static str {
         let mut following = true;
@@ -172,21 +173,29 @@ impl NodeStream {
         if self.refused == Some(snapshot.version) {
             return Ok(());
         }
-        if snapshot.is_held_in(&self.holding) && self.version == snapshot.version {
-            if self.recorded != Some(self.version) {
-                self.recorded = Some(self.version);
-                self.hub.registry.applied(&self.id, self.version);
+        if snapshot.is_held_in(&self.holding) {
+            // A node that announced exactly this snapshot holds it: share the snapshot's table
+            // rather than keep the announced map.
+            if matches!(self.holding, Holding::Announced(_)) {
+                self.holding = Holding::Snapshot(snapshot.clone());
             }
-            return Ok(());
+            if self.version == snapshot.version {
+                if self.recorded != Some(self.version) {
+                    self.recorded = Some(self.version);
+                    self.hub.registry.applied(&self.id, self.version);
+                }
+                return Ok(());
+            }
         }
         // Same resources under another version number (a rollback to identical content, a node that
         // forgot its version) still gets one empty response, so it learns the number it runs.
         let delta = snapshot.delta(&self.holding);
         let nonce = self.hub.next_nonce();
-        let response = DiscoveryResponse {
+        // The resources go separately, encoded once for every stream sending this delta.
+        let fields = DiscoveryResponse {
             version_info: snapshot.version,
             nonce: nonce.clone(),
-            resources: delta.resources.clone(),
+            resources: Vec::new(),
             removed_resources: delta.removed.clone(),
             snapshot_hash: snapshot.hash.clone(),
             set_digest: snapshot.set_digest.clone(),
@@ -194,11 +203,16 @@ impl NodeStream {
         tracing::debug!(
             node = %self.id,
             version = snapshot.version,
-            resources = response.resources.len(),
-            removed = response.removed_resources.len(),
+            resources = delta.resources.len(),
+            removed = delta.removed.len(),
             "sending"
         );
-        self.out.send(Ok(response)).await.map_err(|_| ())?;
+        let encoded = Encoded::new(&fields, delta.encoded.clone());
+        let failed = encoded.is_err();
+        self.out.send(encoded).await.map_err(|_| ())?;
+        if failed {
+            return Err(());
+        }
         self.in_flight = Some(InFlight { nonce, snapshot });
         Ok(())
     }

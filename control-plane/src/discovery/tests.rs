@@ -12,7 +12,6 @@ use openclaw_config::content_hash;
 use openclaw_config::resources::assemble;
 use openclaw_proto::admin::NodeStatus;
 use openclaw_proto::discovery::discovery_client::DiscoveryClient;
-use openclaw_proto::discovery::discovery_server::DiscoveryServer;
 use openclaw_proto::discovery::{DiscoveryRequest, DiscoveryResponse, ErrorDetail, Node};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -98,7 +97,7 @@ async fn serve(initial: Option<Desired>, saved: &Saved) -> (Arc<Hub>, SocketAddr
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("address");
-    let service = DiscoveryServer::new(DiscoveryService::new(hub.clone()));
+    let service = DiscoveryService::new(hub.clone());
     tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(service)
@@ -277,4 +276,9 @@ fn snapshots_carry_their_set_digest_and_share_deltas() {
     );
     // Every stream whose node holds v1 gets the same delta, computed once.
     assert!(Arc::ptr_eq(&delta, &v2.delta(&Holding::Snapshot(v1))));
+    // So does every node that holds nothing yet: one full snapshot, encoded once.
+    let nothing = || Holding::Announced(HashMap::new());
+    let full = v2.delta(&nothing());
+    assert_eq!(full.resources.len(), hashes.len());
+    assert!(Arc::ptr_eq(&full, &v2.delta(&nothing())));
 }
