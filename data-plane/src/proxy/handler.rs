@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
+use http::uri::PathAndQuery;
 use http::{HeaderValue, Request, Response, Uri};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -25,12 +26,27 @@ use crate::upstream::Endpoint;
 const PEEK_LIMIT: usize = 64 * 1024;
 
 /// The client side of a connection.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Conn {
     /// The client's address.
     pub(crate) peer: SocketAddr,
+    /// The client's IP as an `X-Forwarded-For` value, made once per connection.
+    pub(crate) peer_ip: HeaderValue,
     /// `http` or `https`.
     pub(crate) scheme: &'static str,
+}
+
+// === impl Conn ===
+
+impl Conn {
+    /// The connection from `peer` over `scheme`.
+    pub(crate) fn new(peer: SocketAddr, scheme: &'static str) -> Self {
+        Self {
+            peer,
+            peer_ip: headers::client_ip(peer),
+            scheme,
+        }
+    }
 }
 
 /// The request body as the pipeline holds it: untouched, or partly or wholly read.
@@ -39,10 +55,10 @@ enum ReqBody {
     Peeked(Peeked),
 }
 
-/// The outcome of a proxied request, for the access log and metrics.
-struct Outcome {
-    route: String,
-    agent: Option<String>,
+/// The outcome of a proxied request, for the access log and metrics (borrowing the table).
+struct Outcome<'t> {
+    route: &'t str,
+    agent: Option<Arc<Endpoint>>,
     result: Result<Response<ProxyBody>, ProxyError>,
 }
 
@@ -59,14 +75,15 @@ pub(crate) async fn handle(
     }
     let request_id = headers::request_id(req.headers());
     let method = req.method().clone();
-    let path = req.uri().path().to_string();
+    // A clone shares the request's bytes: no copy for the access log's path.
+    let uri = req.uri().clone();
     let outcome = match &table {
         None => Outcome {
-            route: NO_ROUTE.into(),
+            route: NO_ROUTE,
             agent: None,
             result: Err(ProxyError::NotReady),
         },
-        Some(t) => proxy(&shared, t, conn, req, &request_id).await,
+        Some(t) => proxy(&shared, t, &conn, req, &request_id).await,
     };
     let resp = match outcome.result {
         Ok(r) => r,
@@ -80,28 +97,28 @@ pub(crate) async fn handle(
     };
     let status = resp.status().as_u16();
     let elapsed = started.elapsed();
-    shared.metrics.observe(&outcome.route, status, elapsed);
+    shared.metrics.observe(outcome.route, status, elapsed);
     tracing::info!(
         target: "access",
         method = %method,
-        path = %path,
+        path = %uri.path(),
         status,
         duration_ms = elapsed.as_secs_f64() * 1000.0,
         route = %outcome.route,
-        agent = outcome.agent.as_deref().unwrap_or(""),
+        agent = outcome.agent.as_ref().map_or("", |e| e.agent_id()),
         request_id = request_id.to_str().unwrap_or(""),
         client = %conn.peer,
     );
     Ok(resp)
 }
 
-async fn proxy(
+async fn proxy<'t>(
     shared: &Shared,
-    t: &Compiled,
-    conn: Conn,
+    t: &'t Compiled,
+    conn: &Conn,
     req: Request<Incoming>,
     rid: &HeaderValue,
-) -> Outcome {
+) -> Outcome<'t> {
     let (mut parts, body) = req.into_parts();
     let mut body = ReqBody::Untouched(body);
     let info = RequestInfo {
@@ -143,45 +160,51 @@ async fn proxy(
     let path_and_query = parts
         .uri
         .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .to_string();
-    headers::strip_hop_by_hop(&mut parts.headers);
+        .cloned()
+        .unwrap_or_else(|| PathAndQuery::from_static("/"));
     let mut ep = chosen;
     let mut body = Some(into_body(body));
     for attempt in 0..2 {
-        let agent = ep.agent_id().to_string();
         let upstream_body = match (attempt, body.take(), &replay) {
             (0, Some(b), _) => b,
             (_, _, Some(bytes)) => full(bytes.clone()),
             _ => break,
         };
-        let uri = match ep.uri_for(&path_and_query) {
+        let uri = match ep.uri_for_parsed(&path_and_query) {
             Ok(u) => u,
             Err(e) => {
+                let agent = ep.agent_id().to_string();
                 return fail(
                     &rule.name,
-                    Some(agent.clone()),
+                    Some(ep),
                     ProxyError::Upstream(agent, e.to_string()),
                 );
             }
         };
-        let upstream_req = build_request(&parts, uri, &ep, conn, rid, upstream_body);
+        // Only a retry needs the headers again; otherwise they move instead of being copied.
+        let headers = if replay.is_some() {
+            parts.headers.clone()
+        } else {
+            std::mem::take(&mut parts.headers)
+        };
+        let upstream_req = build_request(&parts, headers, uri, &ep, conn, rid, upstream_body);
         let guard = ep.begin();
-        let client = shared.client.load_full();
-        match client.client().request(upstream_req).await {
+        let sent = shared.client.load().client().request(upstream_req);
+        match sent.await {
             Ok(resp) => {
                 ep.mark_success();
                 let (mut rparts, rbody) = resp.into_parts();
-                headers::to_client(&mut rparts.headers, rid, &rule.name);
+                headers::to_client(&mut rparts.headers, rid, rule.route_header.as_ref());
                 let resp = Response::from_parts(rparts, hold(rbody, guard));
                 return Outcome {
-                    route: rule.name.clone(),
-                    agent: Some(agent),
+                    route: &rule.name,
+                    agent: Some(ep),
                     result: Ok(resp),
                 };
             }
             Err(e) if e.is_connect() => {
                 ep.mark_connect_failure();
+                let agent = ep.agent_id().to_string();
                 tracing::warn!(agent = %agent, endpoint = %ep.url(), error = %e, "connection to agent failed");
                 let next = if replay.is_some() {
                     fallback(t, rule, &ep)
@@ -190,15 +213,15 @@ async fn proxy(
                 };
                 match next {
                     Some(f) if attempt == 0 => ep = f,
-                    _ => return fail(&rule.name, Some(agent.clone()), ProxyError::Connect(agent)),
+                    _ => return fail(&rule.name, Some(ep), ProxyError::Connect(agent)),
                 }
             }
             Err(e) => {
-                let detail = e.to_string();
+                let agent = ep.agent_id().to_string();
                 return fail(
                     &rule.name,
-                    Some(agent.clone()),
-                    ProxyError::Upstream(agent, detail),
+                    Some(ep),
+                    ProxyError::Upstream(agent, e.to_string()),
                 );
             }
         }
@@ -294,29 +317,30 @@ fn into_body(body: ReqBody) -> ProxyBody {
 
 fn build_request(
     parts: &http::request::Parts,
+    headers: http::HeaderMap,
     uri: Uri,
     ep: &Endpoint,
-    conn: Conn,
+    conn: &Conn,
     rid: &HeaderValue,
     body: ProxyBody,
 ) -> Request<ProxyBody> {
     let mut req = Request::new(body);
     *req.method_mut() = parts.method.clone();
     *req.uri_mut() = uri;
-    *req.headers_mut() = parts.headers.clone();
+    *req.headers_mut() = headers;
     headers::to_upstream(
         req.headers_mut(),
         rid,
-        conn.peer,
+        &conn.peer_ip,
         conn.scheme,
-        ep.authority().as_str(),
+        ep.host_header(),
     );
     req
 }
 
-fn fail(route: &str, agent: Option<String>, e: ProxyError) -> Outcome {
+fn fail(route: &str, agent: Option<Arc<Endpoint>>, e: ProxyError) -> Outcome<'_> {
     Outcome {
-        route: route.to_string(),
+        route,
         agent,
         result: Err(e),
     }

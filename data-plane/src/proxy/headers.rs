@@ -1,8 +1,14 @@
 //! Header rewriting between client and agent: hop-by-hop removal, `X-Forwarded-*`, `Via`, request ids.
+//!
+//! This runs on every request and response, so names are constants (no parsing per call) and the
+//! values that do not change per request (the client's address, the agent's `Host`, the route name)
+//! arrive as ready-made [`HeaderValue`]s.
 
-use std::net::SocketAddr;
-
-use http::header::{CONNECTION, HOST, HeaderMap, HeaderName, HeaderValue};
+use bytes::{BufMut, Bytes, BytesMut};
+use http::header::{
+    CONNECTION, HOST, HeaderMap, HeaderName, HeaderValue, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION,
+    TE, TRAILER, TRANSFER_ENCODING, UPGRADE, VIA,
+};
 use rand::RngCore;
 
 /// The request id header.
@@ -14,23 +20,31 @@ pub(crate) const AGENT_OVERRIDE: HeaderName = HeaderName::from_static("x-opencla
 /// Header naming the rule that routed a response.
 pub(crate) const ROUTE: HeaderName = HeaderName::from_static("x-openclaw-route");
 
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
 const VIA_VALUE: &str = "1.1 openclaw";
 
 /// Headers meaningful only for one connection (RFC 9110 §7.6.1).
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
+const HOP_BY_HOP: [HeaderName; 9] = [
+    CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    PROXY_AUTHENTICATE,
+    PROXY_AUTHORIZATION,
+    TE,
+    TRAILER,
+    TRANSFER_ENCODING,
+    UPGRADE,
 ];
 
 /// Removes hop-by-hop headers, including those the `Connection` header names.
 pub(crate) fn strip_hop_by_hop(h: &mut HeaderMap) {
+    // Most messages carry none of them: one scan of the names instead of nine removals.
+    if !h.keys().any(|n| HOP_BY_HOP.contains(n)) {
+        return;
+    }
     let named: Vec<HeaderName> = h
         .get_all(CONNECTION)
         .iter()
@@ -41,60 +55,78 @@ pub(crate) fn strip_hop_by_hop(h: &mut HeaderMap) {
     for n in named {
         h.remove(n);
     }
-    for n in HOP_BY_HOP {
-        h.remove(*n);
+    for n in &HOP_BY_HOP {
+        h.remove(n);
     }
+}
+
+/// The value of a client's address in `X-Forwarded-For` (computed once per connection).
+pub(crate) fn client_ip(client: std::net::SocketAddr) -> HeaderValue {
+    HeaderValue::from_maybe_shared(Bytes::from(client.ip().to_string()))
+        .unwrap_or_else(|_| HeaderValue::from_static("unknown"))
 }
 
 /// Request headers towards the agent: forwarded-for chain, proto, host, via.
+///
+/// `client_ip` comes from [`client_ip`]; `upstream_host` is the agent's `host[:port]` (the client's
+/// `Host` stays when it is `None`).
 pub(crate) fn to_upstream(
     h: &mut HeaderMap,
     request_id: &HeaderValue,
-    client: SocketAddr,
+    client_ip: &HeaderValue,
     scheme: &str,
-    upstream_authority: &str,
+    upstream_host: Option<&HeaderValue>,
 ) {
     strip_hop_by_hop(h);
     h.insert(REQUEST_ID, request_id.clone());
-    let ip = client.ip().to_string();
-    let xff = match h.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        Some(prev) => format!("{prev}, {ip}"),
-        None => ip,
+    let xff = match h.get(&X_FORWARDED_FOR).filter(|v| v.to_str().is_ok()) {
+        Some(prev) => joined(prev, client_ip.as_bytes()),
+        None => Some(client_ip.clone()),
     };
-    if let Ok(v) = HeaderValue::from_str(&xff) {
-        h.insert("x-forwarded-for", v);
+    if let Some(v) = xff {
+        h.insert(X_FORWARDED_FOR, v);
     }
     h.insert(
-        "x-forwarded-proto",
+        X_FORWARDED_PROTO,
         HeaderValue::from_static(if scheme == "https" { "https" } else { "http" }),
     );
     if let Some(host) = h.get(HOST).cloned() {
-        h.insert("x-forwarded-host", host);
+        h.insert(X_FORWARDED_HOST, host);
     }
-    if let Ok(v) = HeaderValue::from_str(upstream_authority) {
-        h.insert(HOST, v);
+    if let Some(v) = upstream_host {
+        h.insert(HOST, v.clone());
     }
     append_via(h);
 }
 
-/// Response headers towards the client.
-pub(crate) fn to_client(h: &mut HeaderMap, request_id: &HeaderValue, route: &str) {
+/// Response headers towards the client; `route` is the routing rule's name as a header value
+/// (`None` when the name cannot be one).
+pub(crate) fn to_client(h: &mut HeaderMap, request_id: &HeaderValue, route: Option<&HeaderValue>) {
     strip_hop_by_hop(h);
     append_via(h);
     h.insert(REQUEST_ID, request_id.clone());
-    if let Ok(v) = HeaderValue::from_str(route) {
-        h.insert(ROUTE, v);
+    if let Some(v) = route {
+        h.insert(ROUTE, v.clone());
     }
 }
 
 fn append_via(h: &mut HeaderMap) {
-    let via = match h.get("via").and_then(|v| v.to_str().ok()) {
-        Some(prev) => format!("{prev}, {VIA_VALUE}"),
-        None => VIA_VALUE.to_string(),
+    let via = match h.get(VIA).filter(|v| v.to_str().is_ok()) {
+        Some(prev) => joined(prev, VIA_VALUE.as_bytes()),
+        None => Some(HeaderValue::from_static(VIA_VALUE)),
     };
-    if let Ok(v) = HeaderValue::from_str(&via) {
-        h.insert("via", v);
+    if let Some(v) = via {
+        h.insert(VIA, v);
     }
+}
+
+/// `prev, next` as one header value.
+fn joined(prev: &HeaderValue, next: &[u8]) -> Option<HeaderValue> {
+    let mut b = BytesMut::with_capacity(prev.len() + 2 + next.len());
+    b.put_slice(prev.as_bytes());
+    b.put_slice(b", ");
+    b.put_slice(next);
+    HeaderValue::from_maybe_shared(b.freeze()).ok()
 }
 
 /// The client's request id if it sent a usable one, else a fresh random one.
@@ -131,9 +163,9 @@ mod tests {
         to_upstream(
             &mut h,
             &HeaderValue::from_static("rid-1"),
-            "127.0.0.9:5000".parse().unwrap(),
+            &client_ip("127.0.0.9:5000".parse().unwrap()),
             "http",
-            "127.0.0.1:9000",
+            Some(&HeaderValue::from_static("127.0.0.1:9000")),
         );
         assert!(
             h.get("x-hop").is_none()
@@ -145,6 +177,12 @@ mod tests {
         assert_eq!(h["x-forwarded-host"], "gw.example");
         assert_eq!(h["via"], "1.1 openclaw");
         assert_eq!(h["x-request-id"], "rid-1");
+        let mut r = HeaderMap::new();
+        r.insert("via", "1.0 edge".parse().unwrap());
+        r.insert("transfer-encoding", "chunked".parse().unwrap());
+        to_client(&mut r, &HeaderValue::from_static("rid-1"), None);
+        assert_eq!(r["via"], "1.0 edge, 1.1 openclaw");
+        assert!(r.get("transfer-encoding").is_none() && r.get("x-openclaw-route").is_none());
         let id = request_id(&HeaderMap::new());
         assert_eq!(id.len(), 32);
     }

@@ -32,13 +32,14 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: impl Fu
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let conn = Conn {
-            peer,
-            scheme: "http",
-        };
+        let conn = Conn::new(peer, "http");
         let guard = shared.metrics.connection();
         let svc_shared = shared.clone();
-        let svc = hyper::service::service_fn(move |req| handle(svc_shared.clone(), conn, req));
+        // Boxed per request: hyper keeps a connection's service-future slot allocated while the
+        // connection idles, so an unboxed future (~1.9 kB) would stay resident per keep-alive client.
+        let svc = hyper::service::service_fn(move |req| {
+            Box::pin(handle(svc_shared.clone(), conn.clone(), req))
+        });
         let connection = builder
             .serve_connection(TokioIo::new(stream), svc)
             .into_owned();

@@ -31,6 +31,8 @@ pub struct Conditions {
 pub struct CompiledRule {
     /// The rule's name.
     pub name: String,
+    /// The name as the `x-openclaw-route` response header value (`None` if it cannot be one).
+    pub route_header: Option<HeaderValue>,
     /// Its match kind.
     pub kind: MatchKind,
     /// Its position in the configuration (ties break by it).
@@ -112,6 +114,7 @@ impl CompiledRule {
         });
         Ok(Self {
             name: rule.name.clone(),
+            route_header: HeaderValue::from_str(&rule.name).ok(),
             kind,
             index,
             conditions: Conditions { methods, headers },

@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering}
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use http::Uri;
 use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{HeaderValue, Uri};
 use openclaw_config::HealthCheck;
 
 use super::error::UpstreamError;
@@ -22,6 +22,8 @@ pub struct Endpoint {
     url: Uri,
     scheme: Scheme,
     authority: Authority,
+    /// `authority` as a `Host` header value, made once instead of per request.
+    host_header: Option<HeaderValue>,
     weight: AtomicU32,
     tags: Mutex<Arc<[String]>>,
     healthy: AtomicBool,
@@ -94,11 +96,13 @@ impl Endpoint {
             .authority()
             .cloned()
             .unwrap_or_else(|| Authority::from_static("invalid"));
+        let host_header = HeaderValue::from_str(authority.as_str()).ok();
         Self {
             agent_id: agent_id.to_owned(),
             url,
             scheme,
             authority,
+            host_header,
             weight: AtomicU32::new(weight),
             tags: Mutex::new(tags.into()),
             healthy: AtomicBool::new(true),
@@ -147,6 +151,29 @@ impl Endpoint {
     /// The URL's `host[:port]`.
     pub fn authority(&self) -> &Authority {
         &self.authority
+    }
+
+    /// The URL's `host[:port]` as a `Host` header value (`None` if it cannot be one).
+    pub fn host_header(&self) -> Option<&HeaderValue> {
+        self.host_header.as_ref()
+    }
+
+    /// [`uri_for`](Self::uri_for) of an already parsed path: when the base URL has no path of its
+    /// own (the usual case) the request's path is reused as is, without formatting and re-parsing.
+    pub fn uri_for_parsed(&self, path_and_query: &PathAndQuery) -> Result<Uri, UpstreamError> {
+        if !self.url.path().trim_end_matches('/').is_empty()
+            || !path_and_query.as_str().starts_with('/')
+        {
+            return self.uri_for(path_and_query.as_str());
+        }
+        let mut parts = http::uri::Parts::default();
+        parts.scheme = Some(self.scheme.clone());
+        parts.authority = Some(self.authority.clone());
+        parts.path_and_query = Some(path_and_query.clone());
+        Uri::from_parts(parts).map_err(|e| UpstreamError::InvalidPath {
+            path: path_and_query.as_str().to_owned(),
+            reason: e.to_string(),
+        })
     }
 
     /// The URI of `path_and_query` on this endpoint: the base URL's path, then `path_and_query`.
