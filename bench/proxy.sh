@@ -157,7 +157,9 @@ wait_http "http://127.0.0.1:$NGINX_PORT$PATH_" "nginx"
 NGINX_WORKER=$(cat "/proc/$NGINX_PID/task/$NGINX_PID/children" 2>/dev/null | awk '{print $1}')
 [[ -n "$NGINX_WORKER" ]] || { echo "cannot find the nginx worker of $NGINX_PID" >&2; exit 1; }
 
-# The data plane, standalone: one worker thread, warn logs, one prefix rule, health checks on.
+# The data plane, standalone: one worker thread, warn logs, one prefix rule, health checks on, and
+# 64 idle upstream connections kept, like nginx's `keepalive 64` above (the default of 10 would make
+# it open and close agent connections under 64 concurrent clients).
 cat >"$TMP/gateway.json" <<EOF
 {"gateway": {
   "http": {"listen": "127.0.0.1:$DP_PORT"},
@@ -166,7 +168,8 @@ cat >"$TMP/gateway.json" <<EOF
     "discovery": {"method": "static", "static": [
       {"id": "bench-agent", "endpoint": "http://127.0.0.1:$AGENT_PORT", "weight": 100}
     ]},
-    "healthCheck": {"enabled": true, "path": "/health", "interval": "10s", "timeout": "3s"}
+    "healthCheck": {"enabled": true, "path": "/health", "interval": "10s", "timeout": "3s"},
+    "connectionPool": {"maxIdleConns": 100, "maxIdleConnsPerHost": 64, "idleTimeout": "90s"}
   },
   "routing": {"rules": [
     {"name": "bench", "match": {"type": "prefix", "pattern": "$PATH_"}, "target": "bench-agent"}

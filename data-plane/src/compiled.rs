@@ -23,14 +23,9 @@ pub enum ApplyError {
     /// The routing rules do not compile.
     #[error("{0}")]
     Routes(#[from] crate::routing::CompileError),
-    /// A TLS file named by the config is missing or does not parse.
-    #[error("{path}: {message}")]
-    TlsFile {
-        /// The JSON path of the setting.
-        path: &'static str,
-        /// What is wrong with the file.
-        message: String,
-    },
+    /// The TLS settings or files are unusable (missing, unparsable, key not matching, unknown cipher).
+    #[error("{0}")]
+    Tls(#[from] crate::tls::TlsError),
     /// The agents cannot be registered.
     #[error("{0}")]
     Agents(#[from] crate::upstream::UpstreamError),
@@ -65,6 +60,8 @@ pub struct Compiled {
     pub api_keys: Vec<(String, String)>,
     /// Settings accepted but not enforced yet.
     pub not_enforced: Vec<String>,
+    /// The TLS settings of the listener, when TLS is on.
+    pub tls: Option<crate::tls::TlsSettings>,
     /// The semantic matcher of this table.
     pub semantic: Arc<dyn SemanticMatcher>,
 }
@@ -93,7 +90,11 @@ impl Compiled {
         let gateway = openclaw_config::parse(&resolved)
             .map_err(|p| ApplyError::Invalid(p.to_string()))?
             .gateway;
-        check_tls_files(&gateway)?;
+        // A node must be able to serve the certificate it is given: otherwise it NACKs.
+        let tls = crate::tls::TlsSettings::from_config(&gateway.http.tls)?;
+        if let Some(settings) = &tls {
+            crate::tls::build_server_config(settings)?;
+        }
         let routes = RouteTable::compile(&gateway)?;
         let api_keys = gateway
             .auth
@@ -125,6 +126,7 @@ impl Compiled {
             cursors,
             override_cursor: RoundRobin::default(),
             api_keys,
+            tls,
             semantic,
         })
     }
@@ -140,44 +142,6 @@ impl Compiled {
         }
         found
     }
-}
-
-/// A node must be able to read the certificate and key it would serve: otherwise it NACKs.
-fn check_tls_files(g: &Gateway) -> Result<(), ApplyError> {
-    use rustls_pki_types::pem::PemObject;
-    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-    let tls = &g.http.tls;
-    if !tls.enabled {
-        return Ok(());
-    }
-    let cert = tls.cert.as_deref().unwrap_or_default();
-    let certs: Result<Vec<_>, _> = CertificateDer::pem_file_iter(cert)
-        .map_err(|e| ApplyError::TlsFile {
-            path: "gateway.http.tls.cert",
-            message: format!("{cert}: {e}"),
-        })?
-        .collect();
-    match certs {
-        Ok(c) if !c.is_empty() => {}
-        Ok(_) => {
-            return Err(ApplyError::TlsFile {
-                path: "gateway.http.tls.cert",
-                message: format!("{cert}: no certificate in the file"),
-            });
-        }
-        Err(e) => {
-            return Err(ApplyError::TlsFile {
-                path: "gateway.http.tls.cert",
-                message: format!("{cert}: {e}"),
-            });
-        }
-    }
-    let key = tls.key.as_deref().unwrap_or_default();
-    PrivateKeyDer::from_pem_file(key).map_err(|e| ApplyError::TlsFile {
-        path: "gateway.http.tls.key",
-        message: format!("{key}: {e}"),
-    })?;
-    Ok(())
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

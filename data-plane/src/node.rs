@@ -141,7 +141,16 @@ async fn serve(
     pre_bound: Option<std::net::TcpListener>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), NodeError> {
-    let shared = Shared::new(boot.clone(), log, &gateway);
+    let tls = match crate::tls::TlsSettings::from_config(&gateway.http.tls)
+        .map_err(|e| NodeError::Config(e.to_string()))?
+    {
+        Some(settings) => Some(Arc::new(
+            crate::tls::CertReloader::new(settings)
+                .map_err(|e| NodeError::Config(e.to_string()))?,
+        )),
+        None => None,
+    };
+    let shared = Shared::new(boot.clone(), log, tls.clone(), &gateway);
     shared
         .apply(&first.layered, first.version)
         .map_err(|e| NodeError::Config(e.to_string()))?;
@@ -178,7 +187,11 @@ async fn serve(
         tracing::info!("shutdown requested");
         let _ = stop_tx.send(true);
     };
+    let cert_watch = tls.map(|r| tokio::spawn(r.watch(wait(stop_rx.clone()))));
     proxy::serve(listener, shared.clone(), stop).await;
+    if let Some(w) = cert_watch {
+        let _ = w.await;
+    }
     let _ = follower.await;
     shared.registry.shutdown();
     tracing::info!("data plane stopped");

@@ -7,10 +7,7 @@ use openclaw_config::{CacheKind, DiscoveryMethod, EventLoop, Gateway, LogOutputK
 pub(crate) fn not_enforced(g: &Gateway) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let mut push = |s: &str| out.push(format!("gateway.{s}"));
-    // The listener's protocol and hardening settings come with the listener work.
-    if g.http.tls.enabled {
-        push("http.tls");
-    }
+    // The listener's hardening settings (timeouts, limits, load shedding) come with the listener work.
     if !g.http.cors.allowed_origins.is_empty() {
         push("http.cors");
     }

@@ -15,6 +15,7 @@ use crate::logging::LogHandle;
 use crate::metrics::Metrics;
 use crate::proxy::UpstreamClient;
 use crate::routing::{KeywordMatcher, SemanticMatcher};
+use crate::tls::CertReloader;
 use crate::upstream::Registry;
 
 /// Settings fixed when the node started; a change to them is reported as "restart required".
@@ -56,6 +57,8 @@ pub struct Shared {
     pub boot: Boot,
     /// The log level switch.
     pub log: LogHandle,
+    /// The listener's certificates and TLS settings, when the node started with TLS on.
+    pub tls: Option<Arc<CertReloader>>,
     semantic: Arc<dyn SemanticMatcher>,
     report: Mutex<Report>,
 }
@@ -74,7 +77,12 @@ pub struct Report {
 
 impl Shared {
     /// State for a node started with `boot` settings.
-    pub fn new(boot: Boot, log: LogHandle, first: &openclaw_config::Gateway) -> Arc<Self> {
+    pub fn new(
+        boot: Boot,
+        log: LogHandle,
+        tls: Option<Arc<CertReloader>>,
+        first: &openclaw_config::Gateway,
+    ) -> Arc<Self> {
         Arc::new(Self {
             current: ArcSwapOption::empty(),
             registry: Registry::new(),
@@ -86,6 +94,7 @@ impl Shared {
             mode: Mutex::new(Mode::Standalone),
             boot,
             log,
+            tls,
             semantic: Arc::new(KeywordMatcher::default()),
             report: Mutex::new(Report::default()),
         })
@@ -113,6 +122,12 @@ impl Shared {
         }
         if !self.log.update(g.logging.level, g.logging.format) {
             restart.push("gateway.logging.format".to_string());
+        }
+        // Switching TLS on or off changes the kind of listener; other TLS changes apply to new handshakes.
+        match (&self.tls, &compiled.tls) {
+            (Some(reloader), Some(settings)) => reloader.update_settings(settings)?,
+            (None, None) => {}
+            _ => restart.push("gateway.http.tls.enabled".to_string()),
         }
         let current_client = self.client.load();
         if !current_client.matches(
@@ -178,6 +193,10 @@ impl Shared {
                 _ => "epoll",
             },
         });
+        v["tls"] = self
+            .tls
+            .as_ref()
+            .map_or(Value::Null, |r| r.status().to_json());
         match self.mode.lock().map(|m| m.clone()) {
             Ok(Mode::Managed { address, status }) => {
                 let s = status.borrow().clone();

@@ -1,4 +1,5 @@
-//! Accepting client connections (HTTP/1.1 and h2c on one port) and draining them on shutdown.
+//! Accepting client connections (HTTP/1.1 and HTTP/2 on one port: h2 via ALPN over TLS, h2c with prior
+//! knowledge on plain TCP) and draining them on shutdown.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -32,21 +33,62 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: impl Fu
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let conn = Conn::new(peer, "http");
         let guard = shared.metrics.connection();
         let svc_shared = shared.clone();
-        // Boxed per request: hyper keeps a connection's service-future slot allocated while the
-        // connection idles, so an unboxed future (~1.9 kB) would stay resident per keep-alive client.
-        let svc = hyper::service::service_fn(move |req| {
-            Box::pin(handle(svc_shared.clone(), conn.clone(), req))
-        });
-        let connection = builder
-            .serve_connection(TokioIo::new(stream), svc)
-            .into_owned();
-        let watched = graceful.watch(connection);
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        // The TLS config in force at accept time; later certificate reloads apply to later connections.
+        let acceptor = shared.tls.as_ref().map(|t| t.acceptor());
+        let handshake_timeout = shared
+            .current
+            .load()
+            .as_ref()
+            .map_or(Duration::from_secs(30), |t| {
+                t.gateway.http.timeouts.read.get()
+            });
+        // The handshake runs in the connection's task so one slow client never blocks accepting.
         tokio::spawn(async move {
             let _guard = guard;
-            if let Err(e) = watched.await {
+            let conn = Conn::new(peer, if acceptor.is_some() { "https" } else { "http" });
+            // Boxed per request: hyper keeps a connection's service-future slot allocated while the
+            // connection idles, so an unboxed future (~1.9 kB) would stay resident per keep-alive client.
+            let svc = hyper::service::service_fn(move |req| {
+                Box::pin(handle(svc_shared.clone(), conn.clone(), req))
+            });
+            let result = match acceptor {
+                None => {
+                    watcher
+                        .watch(
+                            builder
+                                .serve_connection(TokioIo::new(stream), svc)
+                                .into_owned(),
+                        )
+                        .await
+                }
+                Some(acceptor) => {
+                    let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(stream))
+                        .await
+                    {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(e)) => {
+                            tracing::debug!(error = %e, peer = %peer, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(peer = %peer, "TLS handshake timed out");
+                            return;
+                        }
+                    };
+                    watcher
+                        .watch(
+                            builder
+                                .serve_connection(TokioIo::new(tls), svc)
+                                .into_owned(),
+                        )
+                        .await
+                }
+            };
+            if let Err(e) = result {
                 tracing::debug!(error = %e, peer = %peer, "connection ended with an error");
             }
         });
