@@ -8,6 +8,7 @@ use openclaw_config::{Gateway, secrets};
 use serde_json::Value;
 
 use crate::not_enforced::not_enforced;
+use crate::proxy::CorsPolicy;
 use crate::routing::{RouteTable, SemanticMatcher};
 use crate::upstream::{AgentSet, Registry, RoundRobin};
 
@@ -64,6 +65,8 @@ pub struct Compiled {
     pub tls: Option<crate::tls::TlsSettings>,
     /// The semantic matcher of this table.
     pub semantic: Arc<dyn SemanticMatcher>,
+    /// `http.cors` ready for requests; `None` when CORS is off.
+    pub cors: Option<CorsPolicy>,
 }
 
 // === impl Compiled ===
@@ -120,6 +123,7 @@ impl Compiled {
             version,
             hash: openclaw_config::content_hash(effective),
             not_enforced: not_enforced(&gateway),
+            cors: CorsPolicy::compile(&gateway.http.cors),
             gateway,
             routes,
             agents,

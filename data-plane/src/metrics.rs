@@ -1,6 +1,6 @@
 //! Prometheus metrics of the data plane: the seed's five (`gateway_requests_total`,
 //! `gateway_request_duration_seconds`, `gateway_active_connections`, `gateway_cache_hit_ratio`,
-//! `gateway_error_total`) plus `gateway_config_version`, rendered as text on the metrics path.
+//! `gateway_error_total`) plus `gateway_config_version` and `gateway_shed_total`, rendered as text on the metrics path.
 //!
 //! Series for every rule and error kind exist from the moment a config is applied, at zero, so
 //! dashboards and alerts see them before the first request.
@@ -23,6 +23,10 @@ pub const ERROR_KINDS: &[&str] = &[
     "upstream_connect",
     "upstream_error",
     "not_ready",
+    "payload_too_large",
+    "headers_too_large",
+    "cors_refused",
+    "overloaded",
 ];
 
 /// Response status classes used as the `code` label.
@@ -33,6 +37,7 @@ pub struct Metrics {
     series: RwLock<Series>,
     active_connections: AtomicI64,
     config_version: AtomicU64,
+    shed: AtomicU64,
 }
 
 struct Series {
@@ -74,6 +79,7 @@ impl Metrics {
             series: RwLock::new(series),
             active_connections: AtomicI64::new(0),
             config_version: AtomicU64::new(0),
+            shed: AtomicU64::new(0),
         })
     }
 
@@ -125,6 +131,11 @@ impl Metrics {
                 .or_insert_with(|| AtomicU64::new(0))
                 .fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Counts one request refused because `performance.maxConcurrentRequests` were in flight.
+    pub fn shed(&self) {
+        self.shed.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts an accepted connection until the guard drops.
@@ -199,6 +210,11 @@ impl Metrics {
             "# HELP gateway_config_version Version of the config this node serves (0 before the first).\n# TYPE gateway_config_version gauge\ngateway_config_version {}\n",
             self.config_version.load(Ordering::Relaxed)
         );
+        let _ = write!(
+            out,
+            "# HELP gateway_shed_total Requests refused with 503 because too many were in flight.\n# TYPE gateway_shed_total counter\ngateway_shed_total {}\n",
+            self.shed.load(Ordering::Relaxed)
+        );
         out
     }
 }
@@ -270,12 +286,15 @@ mod tests {
             "gateway_active_connections 0",
             "gateway_cache_hit_ratio 0",
             "gateway_config_version 3",
+            "gateway_shed_total 0",
+            "gateway_error_total{kind=\"overloaded\"} 0",
         ] {
             assert!(text.contains(name), "{name} missing in\n{text}");
         }
         m.observe("chat", 200, Duration::from_millis(5));
         m.observe("chat", 503, Duration::from_millis(50));
         m.error("upstream_connect");
+        m.shed();
         let _g = m.connection();
         let text = m.render(0.0);
         assert!(text.contains("gateway_requests_total{route=\"chat\",code=\"2xx\"} 1"));
@@ -287,5 +306,6 @@ mod tests {
         );
         assert!(text.contains("gateway_error_total{kind=\"upstream_connect\"} 1"));
         assert!(text.contains("gateway_active_connections 1"));
+        assert!(text.contains("gateway_shed_total 1"));
     }
 }

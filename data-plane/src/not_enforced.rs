@@ -8,17 +8,12 @@ pub(crate) fn not_enforced(g: &Gateway) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let mut push = |s: &str| out.push(format!("gateway.{s}"));
     // The listener's hardening settings (timeouts, limits, load shedding) come with the listener work.
-    if !g.http.cors.allowed_origins.is_empty() {
-        push("http.cors");
-    }
     if g.http.rate_limit.enabled {
         push("http.rateLimit");
     }
     for t in ["read", "write", "idle"] {
         push(&format!("http.timeouts.{t}"));
     }
-    push("http.limits");
-    push("performance.maxConcurrentRequests");
     if g.performance.event_loop == EventLoop::IoUring {
         push("performance.eventLoop");
     }

@@ -2,18 +2,24 @@
 //! endpoint and forward with streaming bodies in both directions.
 //!
 //! Stages run in this order, each in its own file: [`server`] (connections, drain) → `endpoints`
-//! (`/health`, `/ready`, `/metrics`) → `handler` (route → auth → agent override → pick → forward →
-//! access log and metrics), with `body`, `headers` and `client` as the pieces it composes, and `error`
-//! the one place a failure becomes a response.
+//! (`/health`, `/ready`, `/metrics`) → `handler`, which composes `concurrency` (load shedding) →
+//! `limits` (head size, body size) → `cors` (preflights, allow-origin) → route → auth → agent
+//! override → pick → forward → access log and metrics, with `body`, `headers` and `client` as the
+//! pieces it uses, and `error` the one place a failure becomes a response.
 
 mod body;
 mod client;
+mod concurrency;
+mod cors;
 mod endpoints;
 mod error;
 mod handler;
 mod headers;
+mod limits;
 mod server;
 
 pub use body::{BoxError, ProxyBody, full as full_body};
 pub use client::UpstreamClient;
+pub use concurrency::InFlightLimit;
+pub use cors::CorsPolicy;
 pub use server::serve;

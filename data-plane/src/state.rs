@@ -57,6 +57,8 @@ pub struct Shared {
     pub boot: Boot,
     /// The log level switch.
     pub log: LogHandle,
+    /// Requests in flight, against `performance.maxConcurrentRequests` (survives swaps).
+    pub in_flight: crate::proxy::InFlightLimit,
     /// The listener's certificates and TLS settings, when the node started with TLS on.
     pub tls: Option<Arc<CertReloader>>,
     semantic: Arc<dyn SemanticMatcher>,
@@ -94,6 +96,7 @@ impl Shared {
             mode: Mutex::new(Mode::Standalone),
             boot,
             log,
+            in_flight: crate::proxy::InFlightLimit::new(),
             tls,
             semantic: Arc::new(KeywordMatcher::default()),
             report: Mutex::new(Report::default()),

@@ -45,6 +45,8 @@ pub struct Recorded {
     pub headers: BTreeMap<String, String>,
     /// The body, lossily decoded as UTF-8.
     pub body: String,
+    /// Whether the body arrived whole (false when the connection broke off mid-body).
+    pub complete: bool,
 }
 
 /// A running test agent; stopped (listener and connections closed) when dropped.
@@ -60,6 +62,7 @@ struct State {
     opts: AgentOptions,
     status: AtomicU16,
     requests: AtomicUsize,
+    started: AtomicUsize,
     last: Mutex<Option<Recorded>>,
     sse_finished: Mutex<Option<Instant>>,
 }
@@ -93,6 +96,7 @@ impl TestAgent {
             opts,
             status: AtomicU16::new(200),
             requests: AtomicUsize::new(0),
+            started: AtomicUsize::new(0),
             last: Mutex::new(None),
             sse_finished: Mutex::new(None),
         });
@@ -133,6 +137,11 @@ impl TestAgent {
     /// Requests served other than `GET /health` (health probes are not counted).
     pub fn requests(&self) -> usize {
         self.state.requests.load(Ordering::SeqCst)
+    }
+
+    /// Requests whose head arrived (their body may still be on its way), health probes aside.
+    pub fn started(&self) -> usize {
+        self.state.started.load(Ordering::SeqCst)
     }
 
     /// The headers of the last request counted by [`requests`](Self::requests).
@@ -220,6 +229,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
             &state.id,
         ));
     }
+    state.started.fetch_add(1, Ordering::SeqCst);
     let mut headers = BTreeMap::new();
     for (name, value) in req.headers() {
         let v = String::from_utf8_lossy(value.as_bytes()).into_owned();
@@ -232,15 +242,16 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
             .or_insert(v);
     }
     let stream = req.uri().path().ends_with("/stream");
-    let body = match req.into_body().collect().await {
-        Ok(b) => String::from_utf8_lossy(&b.to_bytes()).into_owned(),
-        Err(_) => String::new(),
+    let (body, complete) = match req.into_body().collect().await {
+        Ok(b) => (String::from_utf8_lossy(&b.to_bytes()).into_owned(), true),
+        Err(_) => (String::new(), false),
     };
     let rec = Recorded {
         method,
         path,
         headers,
         body,
+        complete,
     };
     *state.last.lock().expect("agent lock") = Some(rec.clone());
     state.requests.fetch_add(1, Ordering::SeqCst);

@@ -6,6 +6,7 @@ mod binaries;
 mod certs;
 mod control_plane;
 mod data_plane;
+mod grpc_agent;
 mod node;
 mod process;
 
@@ -14,5 +15,6 @@ pub use binaries::bin;
 pub use certs::{CertPem, TestCa};
 pub use control_plane::{ADMIN_TOKEN, ControlPlane, CpOptions, NODE_TOKEN, json_ok};
 pub use data_plane::{DataPlane, DataPlaneBuilder, HttpConn, HttpResponse, http_request};
+pub use grpc_agent::GrpcAgent;
 pub use node::{RawNode, holdings};
 pub use process::{Child, free_port, wait_for_port};

@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;
 use http_body_util::combinators::BoxBody;
-use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::body::{Body, Frame, SizeHint};
 
 /// Errors inside bodies.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -27,14 +27,14 @@ pub(crate) enum Peeked {
     /// The whole body (it ended within the limit).
     Complete(Bytes),
     /// The first bytes, and the stream they came from.
-    Partial(Bytes, Incoming),
+    Partial(Bytes, ProxyBody),
 }
 
 // === impl Peeked ===
 
 impl Peeked {
     /// Reads up to `limit` bytes of `body` (whole frames, so possibly a little more).
-    pub(crate) async fn read(mut body: Incoming, limit: usize) -> Result<Self, hyper::Error> {
+    pub(crate) async fn read(mut body: ProxyBody, limit: usize) -> Result<Self, BoxError> {
         let mut buf = BytesMut::new();
         while buf.len() < limit {
             match body.frame().await {
@@ -76,7 +76,7 @@ impl Peeked {
 /// A body that yields `prefix` and then every frame of `rest`.
 struct Prefixed {
     prefix: Option<Bytes>,
-    rest: Incoming,
+    rest: ProxyBody,
 }
 
 impl Body for Prefixed {
@@ -92,7 +92,7 @@ impl Body for Prefixed {
         {
             return Poll::Ready(Some(Ok(Frame::data(p))));
         }
-        Pin::new(&mut self.rest).poll_frame(cx).map_err(Into::into)
+        Pin::new(&mut self.rest).poll_frame(cx)
     }
 
     fn is_end_stream(&self) -> bool {
@@ -111,8 +111,13 @@ impl Body for Prefixed {
     }
 }
 
-/// Wraps a response body so `guard` (an in-flight count) lives until the body is finished or dropped.
-pub(crate) fn hold<G: Send + Sync + Unpin + 'static>(body: Incoming, guard: G) -> ProxyBody {
+/// Wraps a response body so `guard` (in-flight counts) lives until the body is finished or dropped.
+pub(crate) fn hold<B, G>(body: B, guard: G) -> ProxyBody
+where
+    B: Body<Data = Bytes> + Send + Sync + Unpin + 'static,
+    B::Error: Into<BoxError>,
+    G: Send + Sync + Unpin + 'static,
+{
     Guarded {
         body,
         _guard: guard,
@@ -120,12 +125,17 @@ pub(crate) fn hold<G: Send + Sync + Unpin + 'static>(body: Incoming, guard: G) -
     .boxed()
 }
 
-struct Guarded<G> {
-    body: Incoming,
+struct Guarded<B, G> {
+    body: B,
     _guard: G,
 }
 
-impl<G: Unpin> Body for Guarded<G> {
+impl<B, G> Body for Guarded<B, G>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+    G: Unpin,
+{
     type Data = Bytes;
     type Error = BoxError;
 

@@ -33,6 +33,18 @@ pub(crate) enum ProxyError {
     /// No config is applied yet.
     #[error("not ready: no config applied yet")]
     NotReady,
+    /// The request body is (or grew) larger than `http.limits.maxBodySize` (in bytes).
+    #[error("request body larger than {0} bytes")]
+    PayloadTooLarge(u64),
+    /// The request head is larger than `http.limits.maxHeaderSize` (in bytes).
+    #[error("request headers larger than {0} bytes")]
+    HeadersTooLarge(u64),
+    /// A CORS preflight from an origin, or for a method, that `http.cors` does not allow.
+    #[error("cross-origin request not allowed")]
+    CorsRefused,
+    /// `performance.maxConcurrentRequests` requests are in flight already.
+    #[error("too many requests in flight, retry later")]
+    Overloaded,
 }
 
 // === impl ProxyError ===
@@ -48,6 +60,10 @@ impl ProxyError {
             Self::Connect(_) => "upstream_connect",
             Self::Upstream(..) => "upstream_error",
             Self::NotReady => "not_ready",
+            Self::PayloadTooLarge(_) => "payload_too_large",
+            Self::HeadersTooLarge(_) => "headers_too_large",
+            Self::CorsRefused => "cors_refused",
+            Self::Overloaded => "overloaded",
         }
     }
 
@@ -57,8 +73,13 @@ impl ProxyError {
             Self::NoRoute(_) => StatusCode::NOT_FOUND,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::UnknownAgent(_) | Self::BadBody(_) => StatusCode::BAD_REQUEST,
-            Self::NoHealthyEndpoint(_) | Self::NotReady => StatusCode::SERVICE_UNAVAILABLE,
+            Self::NoHealthyEndpoint(_) | Self::NotReady | Self::Overloaded => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Connect(_) | Self::Upstream(..) => StatusCode::BAD_GATEWAY,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Self::CorsRefused => StatusCode::FORBIDDEN,
         }
     }
 
@@ -83,9 +104,50 @@ impl ProxyError {
                 HeaderValue::from_static("Bearer realm=\"openclaw\""),
             );
         }
-        if matches!(self, Self::NoHealthyEndpoint(_) | Self::NotReady) {
+        if matches!(
+            self,
+            Self::NoHealthyEndpoint(_) | Self::NotReady | Self::Overloaded
+        ) {
             h.insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
+        if matches!(self, Self::PayloadTooLarge(_)) {
+            // The rest of the body is never read: the connection cannot carry another request.
+            h.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+        }
         resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limit_and_shedding_errors_map_to_their_status_and_kind() {
+        let rid = HeaderValue::from_static("rid");
+        for (e, status, kind) in [
+            (ProxyError::PayloadTooLarge(10), 413, "payload_too_large"),
+            (ProxyError::HeadersTooLarge(10), 431, "headers_too_large"),
+            (ProxyError::CorsRefused, 403, "cors_refused"),
+            (ProxyError::Overloaded, 503, "overloaded"),
+        ] {
+            assert_eq!(e.kind(), kind);
+            assert!(
+                crate::metrics::ERROR_KINDS.contains(&kind),
+                "{kind} not pre-registered"
+            );
+            let r = e.into_response(&rid);
+            assert_eq!(r.status().as_u16(), status);
+            assert_eq!(r.headers()[http::header::CONTENT_TYPE], "application/json");
+            assert_eq!(
+                r.headers().get(http::header::RETRY_AFTER).is_some(),
+                status == 503
+            );
+            assert!(
+                r.headers()
+                    .get(http::header::ACCESS_CONTROL_ALLOW_ORIGIN)
+                    .is_none()
+            );
+        }
     }
 }

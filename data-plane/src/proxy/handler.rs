@@ -1,5 +1,6 @@
-//! One request, start to end: route → authenticate → agent override → pick an endpoint → forward
-//! (falling back when the target is down) → access log and metrics.
+//! One request, start to end: head size → CORS → load shedding → body size → route → authenticate →
+//! agent override → pick an endpoint → forward (falling back when the target is down) → access log and
+//! metrics. The stages before routing live in their own files and are composed in [`admit`].
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -9,13 +10,15 @@ use std::time::Instant;
 use bytes::Bytes;
 use http::uri::PathAndQuery;
 use http::{HeaderValue, Request, Response, Uri};
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 use super::body::{Peeked, ProxyBody, full, hold, request_text, requested_agent};
+use super::concurrency::InFlightGuard;
+use super::cors::{self, CorsCheck};
 use super::endpoints;
 use super::error::ProxyError;
 use super::headers::{self, AGENT_OVERRIDE};
+use super::limits::{self, Tripwire};
 use crate::compiled::Compiled;
 use crate::metrics::NO_ROUTE;
 use crate::routing::{CompiledRule, Decision, RequestInfo};
@@ -49,10 +52,18 @@ impl Conn {
     }
 }
 
-/// The request body as the pipeline holds it: untouched, or partly or wholly read.
+/// The request body as the pipeline holds it: untouched (but size-limited), or partly or wholly read.
 enum ReqBody {
-    Untouched(Incoming),
+    Untouched(ProxyBody),
     Peeked(Peeked),
+}
+
+/// What the stages before routing decided, for the proxy and the response.
+struct Admitted {
+    /// The request's place in the in-flight count, held until its response body ends.
+    in_flight: Option<InFlightGuard>,
+    /// Set when a body of unknown length grew past `maxBodySize`.
+    tripwire: Option<Tripwire>,
 }
 
 /// The outcome of a proxied request, for the access log and metrics (borrowing the table).
@@ -77,15 +88,16 @@ pub(crate) async fn handle(
     let method = req.method().clone();
     // A clone shares the request's bytes: no copy for the access log's path.
     let uri = req.uri().clone();
+    let mut allow_origin = None;
     let outcome = match &table {
         None => Outcome {
             route: NO_ROUTE,
             agent: None,
             result: Err(ProxyError::NotReady),
         },
-        Some(t) => proxy(&shared, t, &conn, req, &request_id).await,
+        Some(t) => admit(&shared, t, &conn, req, &request_id, &mut allow_origin).await,
     };
-    let resp = match outcome.result {
+    let mut resp = match outcome.result {
         Ok(r) => r,
         Err(e) => {
             shared.metrics.error(e.kind());
@@ -95,6 +107,10 @@ pub(crate) async fn handle(
             e.into_response(&request_id)
         }
     };
+    // Errors too: a browser reads the gateway's JSON error only with the allow-origin header.
+    if let Some(v) = allow_origin {
+        cors::mark(resp.headers_mut(), v);
+    }
     let status = resp.status().as_u16();
     let elapsed = started.elapsed();
     shared.metrics.observe(outcome.route, status, elapsed);
@@ -112,14 +128,68 @@ pub(crate) async fn handle(
     Ok(resp)
 }
 
-async fn proxy<'t>(
+/// The stages before routing, each answering the request itself when it must: the head size (431),
+/// CORS (preflights; `allow_origin` learns the value for the response), load shedding (503) and a
+/// declared body size (413). Then the proxy.
+async fn admit<'t>(
     shared: &Shared,
     t: &'t Compiled,
     conn: &Conn,
     req: Request<Incoming>,
     rid: &HeaderValue,
+    allow_origin: &mut Option<HeaderValue>,
 ) -> Outcome<'t> {
-    let (mut parts, body) = req.into_parts();
+    let size = &t.gateway.http.limits;
+    if let Err(e) = limits::check_head(&req, size.max_header_size.bytes()) {
+        return fail(NO_ROUTE, None, e);
+    }
+    if let Some(policy) = &t.cors {
+        match policy.check(req.method(), req.headers(), rid) {
+            CorsCheck::Preflight(result) => {
+                return Outcome {
+                    route: NO_ROUTE,
+                    agent: None,
+                    result,
+                };
+            }
+            CorsCheck::Actual(v) => *allow_origin = v,
+        }
+    }
+    let in_flight = match shared
+        .in_flight
+        .try_acquire(t.gateway.performance.max_concurrent_requests)
+    {
+        Some(g) => Some(g),
+        None => {
+            shared.metrics.shed();
+            return fail(NO_ROUTE, None, ProxyError::Overloaded);
+        }
+    };
+    let (parts, body) = req.into_parts();
+    let (body, tripwire) = match limits::limit_body(body, size.max_body_size.bytes()) {
+        Ok(b) => b,
+        Err(e) => return fail(NO_ROUTE, None, e),
+    };
+    let admitted = Admitted {
+        in_flight,
+        tripwire,
+    };
+    proxy(shared, t, conn, parts, body, admitted, rid).await
+}
+
+async fn proxy<'t>(
+    shared: &Shared,
+    t: &'t Compiled,
+    conn: &Conn,
+    mut parts: http::request::Parts,
+    body: ProxyBody,
+    admitted: Admitted,
+    rid: &HeaderValue,
+) -> Outcome<'t> {
+    let Admitted {
+        mut in_flight,
+        tripwire,
+    } = admitted;
     let mut body = ReqBody::Untouched(body);
     let info = RequestInfo {
         method: &parts.method,
@@ -153,7 +223,11 @@ async fn proxy<'t>(
     };
     // A rule with a fallback keeps small bodies, so a refused connection can be retried elsewhere.
     let replay = if rule.fallback.is_some() {
-        peek(&mut body).await.ok().flatten()
+        // An error here must end the request: `peek` has already taken the body.
+        match peek(&mut body).await {
+            Ok(b) => b,
+            Err(e) => return fail(&rule.name, None, e),
+        }
     } else {
         None
     };
@@ -189,18 +263,23 @@ async fn proxy<'t>(
         };
         let upstream_req = build_request(&parts, headers, uri, &ep, conn, rid, upstream_body);
         let guard = ep.begin();
-        let sent = shared.client.load().client().request(upstream_req);
+        let sent = shared.client.load().request(upstream_req);
         match sent.await {
             Ok(resp) => {
                 ep.mark_success();
                 let (mut rparts, rbody) = resp.into_parts();
                 headers::to_client(&mut rparts.headers, rid, rule.route_header.as_ref());
-                let resp = Response::from_parts(rparts, hold(rbody, guard));
+                let resp = Response::from_parts(rparts, hold(rbody, (guard, in_flight.take())));
                 return Outcome {
                     route: &rule.name,
                     agent: Some(ep),
                     result: Ok(resp),
                 };
+            }
+            // The body grew past the limit and hyper aborted the request: the agent never saw its end.
+            Err(_) if tripwire.as_ref().is_some_and(Tripwire::tripped) => {
+                let max = t.gateway.http.limits.max_body_size.bytes();
+                return fail(&rule.name, Some(ep), ProxyError::PayloadTooLarge(max));
             }
             Err(e) if e.is_connect() => {
                 ep.mark_connect_failure();
@@ -299,7 +378,7 @@ async fn peek(body: &mut ReqBody) -> Result<Option<Bytes>, ProxyError> {
         };
         let peeked = Peeked::read(incoming, PEEK_LIMIT)
             .await
-            .map_err(|e| ProxyError::BadBody(e.to_string()))?;
+            .map_err(limits::body_error)?;
         *body = ReqBody::Peeked(peeked);
     }
     match body {
@@ -310,7 +389,7 @@ async fn peek(body: &mut ReqBody) -> Result<Option<Bytes>, ProxyError> {
 
 fn into_body(body: ReqBody) -> ProxyBody {
     match body {
-        ReqBody::Untouched(b) => b.map_err(Into::into).boxed(),
+        ReqBody::Untouched(b) => b,
         ReqBody::Peeked(p) => p.into_body(),
     }
 }

@@ -16,7 +16,16 @@ use crate::state::Shared;
 /// Serves `listener` until `shutdown` completes, then stops accepting and lets in-flight requests
 /// finish for up to `http.timeouts.shutdown` of the config in force.
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: impl Future<Output = ()>) {
-    let builder = Builder::new(TokioExecutor::new());
+    let mut builder = Builder::new(TokioExecutor::new());
+    // hyper's own header limits, with slack over `maxHeaderSize` so the handler's JSON 431 answers
+    // the common case; hyper refuses only far larger heads (its floor is 8 KiB).
+    let max_header = shared.current.load().as_ref().map_or(64 * 1024, |t| {
+        t.gateway.http.limits.max_header_size.bytes() as usize
+    });
+    builder.http1().max_buf_size((2 * max_header).max(8192));
+    builder
+        .http2()
+        .max_header_list_size(u32::try_from(2 * max_header).unwrap_or(u32::MAX));
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
