@@ -19,6 +19,7 @@ use super::endpoints;
 use super::error::ProxyError;
 use super::headers::{self, AGENT_OVERRIDE};
 use super::limits::{self, Tripwire};
+use super::upgrade;
 use crate::compiled::Compiled;
 use crate::metrics::NO_ROUTE;
 use crate::routing::{CompiledRule, Decision, RequestInfo};
@@ -236,6 +237,11 @@ async fn proxy<'t>(
         .path_and_query()
         .cloned()
         .unwrap_or_else(|| PathAndQuery::from_static("/"));
+    // A WebSocket (or other HTTP/1.1 upgrade) request keeps its upgrade headers towards the agent.
+    let upgrade = upgrade::requested(&parts.headers);
+    let mut client_upgrade = upgrade
+        .as_ref()
+        .and_then(|_| parts.extensions.remove::<hyper::upgrade::OnUpgrade>());
     let mut ep = chosen;
     let mut body = Some(into_body(body));
     for attempt in 0..2 {
@@ -261,12 +267,31 @@ async fn proxy<'t>(
         } else {
             std::mem::take(&mut parts.headers)
         };
-        let upstream_req = build_request(&parts, headers, uri, &ep, conn, rid, upstream_body);
+        let mut upstream_req = build_request(&parts, headers, uri, &ep, conn, rid, upstream_body);
+        if let Some(protocol) = &upgrade {
+            upgrade::restore(upstream_req.headers_mut(), protocol);
+        }
         let guard = ep.begin();
         let sent = shared.client.load().request(upstream_req);
         match sent.await {
-            Ok(resp) => {
+            Ok(mut resp) => {
                 ep.mark_success();
+                if let Some(protocol) = &upgrade
+                    && resp.status() == http::StatusCode::SWITCHING_PROTOCOLS
+                {
+                    let upstream = hyper::upgrade::on(&mut resp);
+                    let (mut rparts, _) = resp.into_parts();
+                    headers::to_client(&mut rparts.headers, rid, rule.route_header.as_ref());
+                    upgrade::restore(&mut rparts.headers, protocol);
+                    // The tunnel holds the endpoint's and the node's in-flight counts until it closes.
+                    upgrade::splice(client_upgrade.take(), upstream, (guard, in_flight.take()));
+                    let resp = Response::from_parts(rparts, full(bytes::Bytes::new()));
+                    return Outcome {
+                        route: &rule.name,
+                        agent: Some(ep),
+                        result: Ok(resp),
+                    };
+                }
                 let (mut rparts, rbody) = resp.into_parts();
                 headers::to_client(&mut rparts.headers, rid, rule.route_header.as_ref());
                 let resp = Response::from_parts(rparts, hold(rbody, (guard, in_flight.take())));

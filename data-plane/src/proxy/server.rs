@@ -69,7 +69,7 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: impl Fu
                     watcher
                         .watch(
                             builder
-                                .serve_connection(TokioIo::new(stream), svc)
+                                .serve_connection_with_upgrades(TokioIo::new(stream), svc)
                                 .into_owned(),
                         )
                         .await
@@ -91,7 +91,7 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: impl Fu
                     watcher
                         .watch(
                             builder
-                                .serve_connection(TokioIo::new(tls), svc)
+                                .serve_connection_with_upgrades(TokioIo::new(tls), svc)
                                 .into_owned(),
                         )
                         .await

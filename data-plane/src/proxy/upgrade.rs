@@ -1,0 +1,45 @@
+//! HTTP/1.1 upgrades (WebSocket) pass through: the `Upgrade` request goes to the agent with its upgrade
+//! headers, and once the agent answers 101 the two connections are joined and bytes flow both ways
+//! until either side closes.
+
+use http::header::{CONNECTION, UPGRADE};
+use http::{HeaderMap, HeaderValue};
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
+
+/// The `Upgrade` value of a request that asks for a protocol switch (`Connection: upgrade`).
+pub(crate) fn requested(h: &HeaderMap) -> Option<HeaderValue> {
+    let asks = h
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
+    asks.then(|| h.get(UPGRADE).cloned()).flatten()
+}
+
+/// Puts back the headers hop-by-hop stripping removed, so the next hop sees the upgrade request.
+pub(crate) fn restore(h: &mut HeaderMap, protocol: &HeaderValue) {
+    h.insert(CONNECTION, HeaderValue::from_static("upgrade"));
+    h.insert(UPGRADE, protocol.clone());
+}
+
+/// Joins the client's and the agent's upgraded connections in a task that lives until either side
+/// closes; `keep` (in-flight guards) lives as long.
+pub(crate) fn splice<K: Send + 'static>(client: Option<OnUpgrade>, upstream: OnUpgrade, keep: K) {
+    let Some(client) = client else { return };
+    tokio::spawn(async move {
+        let _keep = keep;
+        let (client, upstream) = match tokio::try_join!(client, upstream) {
+            Ok(pair) => pair,
+            Err(e) => {
+                tracing::debug!(error = %e, "upgrade did not complete");
+                return;
+            }
+        };
+        let (mut a, mut b) = (TokioIo::new(client), TokioIo::new(upstream));
+        if let Err(e) = tokio::io::copy_bidirectional(&mut a, &mut b).await {
+            tracing::debug!(error = %e, "upgraded connection ended with an error");
+        }
+    });
+}
