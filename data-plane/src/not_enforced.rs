@@ -11,7 +11,9 @@ pub(crate) fn not_enforced(g: &Gateway) -> Vec<String> {
     if g.http.rate_limit.enabled {
         push("http.rateLimit");
     }
-    for t in ["read", "write", "idle"] {
+    // Request heads are bounded by `read` (slowloris); body reads, writes and idle connections not yet.
+    push("http.timeouts.read (request bodies)");
+    for t in ["write", "idle"] {
         push(&format!("http.timeouts.{t}"));
     }
     if g.performance.event_loop == EventLoop::IoUring {

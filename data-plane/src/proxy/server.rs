@@ -22,7 +22,19 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: impl Fu
     let max_header = shared.current.load().as_ref().map_or(64 * 1024, |t| {
         t.gateway.http.limits.max_header_size.bytes() as usize
     });
-    builder.http1().max_buf_size((2 * max_header).max(8192));
+    // A client must send a whole request head within `http.timeouts.read` (slowloris protection).
+    let read_timeout = shared
+        .current
+        .load()
+        .as_ref()
+        .map_or(Duration::from_secs(30), |t| {
+            t.gateway.http.timeouts.read.get()
+        });
+    builder
+        .http1()
+        .max_buf_size((2 * max_header).max(8192))
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(read_timeout);
     builder
         .http2()
         .max_header_list_size(u32::try_from(2 * max_header).unwrap_or(u32::MAX));
