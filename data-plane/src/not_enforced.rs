@@ -11,11 +11,9 @@ pub(crate) fn not_enforced(g: &Gateway) -> Vec<String> {
     if g.http.rate_limit.enabled {
         push("http.rateLimit");
     }
-    // Request heads are bounded by `read` (slowloris); body reads, writes and idle connections not yet.
+    // Request heads are bounded by `read` (slowloris), writes and idle connections by their own
+    // timeouts; each read of a request body is not bounded yet.
     push("http.timeouts.read (request bodies)");
-    for t in ["write", "idle"] {
-        push(&format!("http.timeouts.{t}"));
-    }
     if g.performance.event_loop == EventLoop::IoUring {
         push("performance.eventLoop");
     }

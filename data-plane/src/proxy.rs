@@ -17,6 +17,7 @@ mod handler;
 mod headers;
 mod limits;
 mod server;
+mod timed_io;
 mod upgrade;
 
 pub use body::{BoxError, ProxyBody, full as full_body};
