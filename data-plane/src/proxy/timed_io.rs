@@ -25,7 +25,9 @@ pub(crate) struct TimedIo<T> {
     write_timeout: Duration,
     idle_timeout: Duration,
     write_deadline: Option<Pin<Box<Sleep>>>,
+    /// Armed lazily: traffic only records `last_activity`; the timer is moved when it fires early.
     idle: Pin<Box<Sleep>>,
+    last_activity: Instant,
     active: Active,
 }
 
@@ -65,12 +67,28 @@ impl<T> TimedIo<T> {
             idle_timeout,
             write_deadline: None,
             idle: Box::pin(tokio::time::sleep(idle_timeout)),
+            last_activity: Instant::now(),
             active,
         }
     }
 
     fn touched(&mut self) {
-        self.idle.as_mut().reset(Instant::now() + self.idle_timeout);
+        self.last_activity = Instant::now();
+    }
+
+    /// True once the connection has been without traffic for the idle timeout.
+    fn idle_expired(&mut self, cx: &mut Context<'_>) -> bool {
+        loop {
+            if self.idle.as_mut().poll(cx).is_pending() {
+                return false;
+            }
+            let due = self.last_activity + self.idle_timeout;
+            if due <= Instant::now() {
+                return true;
+            }
+            // Traffic since the timer was armed: move it to the real deadline and wait again.
+            self.idle.as_mut().reset(due);
+        }
     }
 
     /// Turns a pending write into an error once it has waited past the write timeout.
@@ -110,7 +128,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for TimedIo<T> {
             }
             Poll::Pending => {
                 // Waiting for a client between requests: close it once it has been idle long enough.
-                if self.active.idle() && self.idle.as_mut().poll(cx).is_ready() {
+                if self.active.idle() && self.idle_expired(cx) {
                     return Poll::Ready(Err(io::Error::new(
                         io::ErrorKind::TimedOut,
                         "idle timeout",
