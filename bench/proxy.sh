@@ -8,6 +8,8 @@
 #   the load generator run on core 0; each proxy runs alone on core 1 with one worker;
 # - per round and target: a warm-up, then `wrk -t1 -cC` with a small JSON POST; each proxy's CPU time
 #   (utime+stime from /proc/PID/stat) before and after gives CPU µs per request;
+# - then the same over HTTPS (TLS 1.3 only, self-signed ECDSA P-256, keep-alive: wrk, HTTP/1.1) and over
+#   h2 (TLS 1.3, ALPN h2: `h2load -c8 -m C/8`), against nginx and a second, TLS data-plane instance;
 # - then one-connection latency (`wrk -t1 -c1 --latency`) with everything on core 0;
 # - then resident memory: each proxy idle, and its growth per idle keep-alive client connection.
 # It installs nothing, listens only on 127.0.0.1, bounds every run, and stops what it started on exit.
@@ -27,7 +29,7 @@ while [[ $# -gt 0 ]]; do
         --connections) CONNS="$2"; shift 2 ;;
         --idle-conns) IDLE_CONNS="$2"; shift 2 ;;
         --no-build) BUILD=0; shift ;;
-        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -37,12 +39,12 @@ done
 
 # --- tools -------------------------------------------------------------------------------------
 missing=()
-for tool in wrk nginx taskset python3 curl; do
+for tool in wrk nginx taskset python3 curl openssl h2load; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 if [[ ${#missing[@]} -gt 0 ]]; then
     echo "missing: ${missing[*]}" >&2
-    echo "install them first, e.g.: apt-get install -y wrk nginx   (taskset: util-linux; python3, curl)" >&2
+    echo "install them first, e.g.: apt-get install -y wrk nginx nghttp2-client openssl   (h2load: nghttp2-client; taskset: util-linux; python3, curl)" >&2
     exit 1
 fi
 NGINX_BIN=$(command -v nginx)
@@ -94,12 +96,14 @@ free_port() {
 AGENT_PORT=$(free_port)
 NGINX_PORT=$(free_port)
 DP_PORT=$(free_port)
+NGINX_TLS_PORT=$(free_port)
+DP_TLS_PORT=$(free_port)
 PATH_="/api/v1/chat"
 
 wait_http() { # url, what, [expected status]
     local code
     for _ in $(seq 200); do
-        code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$1" || true)
+        code=$(curl -sk -o /dev/null -w '%{http_code}' --max-time 1 "$1" || true)
         [[ "$code" == "${3:-200}" ]] && return 0
         sleep 0.05
     done
@@ -107,6 +111,18 @@ wait_http() { # url, what, [expected status]
     tail -20 "$TMP"/*.log >&2 || true
     exit 1
 }
+
+# A self-signed ECDSA P-256 certificate for 127.0.0.1, for both TLS listeners.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=127.0.0.1" \
+    -addext "subjectAltName=IP:127.0.0.1" -keyout "$TMP/key.pem" -out "$TMP/cert.pem" >"$TMP/openssl.log" 2>&1 \
+    || { echo "openssl could not make a certificate:" >&2; cat "$TMP/openssl.log" >&2; exit 1; }
+# nginx before 1.25.1 enables h2 on the listen line; later versions with `http2 on;`.
+NGINX_VERSION=$("$NGINX_BIN" -v 2>&1 | sed -n 's|.*nginx/\([0-9.]*\).*|\1|p')
+if [[ "$(printf '%s\n' "$NGINX_VERSION" 1.25.1 | sort -V | head -1)" == 1.25.1 ]]; then
+    NGINX_H2_LISTEN="ssl"; NGINX_H2_DIRECTIVE="http2 on;"
+else
+    NGINX_H2_LISTEN="ssl http2"; NGINX_H2_DIRECTIVE=""
+fi
 
 # The agent, on the load core.
 taskset -c "$LOAD_CORE" "$AGENT_BIN" --listen "127.0.0.1:$AGENT_PORT" >"$TMP/agent.log" 2>&1 &
@@ -147,6 +163,18 @@ http {
             proxy_set_header Connection "";
         }
     }
+    server {
+        listen 127.0.0.1:$NGINX_TLS_PORT $NGINX_H2_LISTEN;
+        $NGINX_H2_DIRECTIVE
+        ssl_certificate $TMP/cert.pem;
+        ssl_certificate_key $TMP/key.pem;
+        ssl_protocols TLSv1.3;
+        location / {
+            proxy_pass http://agent;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
 }
 EOF
 taskset -c "$PROXY_CORE" "$NGINX_BIN" -p "$TMP/nginx" -e "$TMP/nginx/logs/error.log" \
@@ -154,15 +182,17 @@ taskset -c "$PROXY_CORE" "$NGINX_BIN" -p "$TMP/nginx" -e "$TMP/nginx/logs/error.
 NGINX_PID=$!
 PIDS+=("$NGINX_PID")
 wait_http "http://127.0.0.1:$NGINX_PORT$PATH_" "nginx"
+wait_http "https://127.0.0.1:$NGINX_TLS_PORT$PATH_" "nginx (TLS)"
 NGINX_WORKER=$(cat "/proc/$NGINX_PID/task/$NGINX_PID/children" 2>/dev/null | awk '{print $1}')
 [[ -n "$NGINX_WORKER" ]] || { echo "cannot find the nginx worker of $NGINX_PID" >&2; exit 1; }
 
 # The data plane, standalone: one worker thread, warn logs, one prefix rule, health checks on, and
 # 64 idle upstream connections kept, like nginx's `keepalive 64` above (the default of 10 would make
 # it open and close agent connections under 64 concurrent clients).
-cat >"$TMP/gateway.json" <<EOF
+dp_config() { # listen-port http-extra
+cat <<EOF
 {"gateway": {
-  "http": {"listen": "127.0.0.1:$DP_PORT"},
+  "http": {"listen": "127.0.0.1:$1"$2},
   "logging": {"level": "warn", "format": "text"},
   "agents": {
     "discovery": {"method": "static", "static": [
@@ -176,6 +206,11 @@ cat >"$TMP/gateway.json" <<EOF
   ]}
 }}
 EOF
+}
+dp_config "$DP_PORT" "" >"$TMP/gateway.json"
+# The TLS instance: the same, plus TLS 1.3 only (it offers ALPN h2 and http/1.1); started for its phase.
+dp_config "$DP_TLS_PORT" ", \"tls\": {\"enabled\": true, \"cert\": \"$TMP/cert.pem\", \"key\": \"$TMP/key.pem\", \"minVersion\": \"TLS1.3\"}" \
+    >"$TMP/gateway-tls.json"
 OPENCLAW_GLOBAL_CONFIG="$TMP/gateway.json" OPENCLAW_USER_CONFIG="$TMP/no-user.json" \
     taskset -c "$PROXY_CORE" "$DP_BIN" --config.performance.workerThreads=1 >"$TMP/openclaw.log" 2>&1 &
 DP_PID=$!
@@ -209,13 +244,16 @@ url_of() {
         direct) echo "http://127.0.0.1:$AGENT_PORT$PATH_" ;;
         nginx) echo "http://127.0.0.1:$NGINX_PORT$PATH_" ;;
         openclaw) echo "http://127.0.0.1:$DP_PORT$PATH_" ;;
+        nginx-tls) echo "https://127.0.0.1:$NGINX_TLS_PORT$PATH_" ;;
+        openclaw-tls) echo "https://127.0.0.1:$DP_TLS_PORT$PATH_" ;;
     esac
 }
 pids_of() {
     case "$1" in
         direct) echo "" ;;
-        nginx) echo "$NGINX_PID $NGINX_WORKER" ;;
+        nginx|nginx-tls) echo "$NGINX_PID $NGINX_WORKER" ;;
         openclaw) echo "$DP_PID" ;;
+        openclaw-tls) echo "$DP_TLS_PID" ;;
     esac
 }
 
@@ -255,7 +293,47 @@ cpu_us = proxy * 1e6 / hz / reqs if reqs and target != "direct" else float("nan"
 other = max(0.0, busy - proxy - agent - wrk) / hz / dur / cores * 100
 print(f"{test}\t{target}\t{rnd}\t{rps:.0f}\t{cpu_us:.2f}\t{pct.get('50', float('nan')):.3f}\t{pct.get('99', float('nan')):.3f}\t{errors}\t{other:.1f}")
 EOF
-    tail -1 "$RESULTS" | awk -F'\t' '{printf "  %-9s %-9s round %s: %8s req/s  cpu %6s µs/req  p50 %7s ms  p99 %7s ms  errors %s  other cpu %s%%\n", $1, $2, $3, $4, $5, $6, $7, $8, $9}' >&2
+    tail -1 "$RESULTS" | awk -F'\t' '{printf "  %-9s %-12s round %s: %8s req/s  cpu %6s µs/req  p50 %7s ms  p99 %7s ms  errors %s  other cpu %s%%\n", $1, $2, $3, $4, $5, $6, $7, $8, $9}' >&2
+}
+
+# One h2load run (h2 over TLS 1.3, ALPN h2): H2_CLIENTS connections x H2_STREAMS streams = C in flight;
+# appends a row like measure's (h2load reports no percentiles: p50/p99 are nan).
+H2_CLIENTS=$(( CONNS < 8 ? CONNS : 8 ))
+H2_STREAMS=$(( (CONNS + H2_CLIENTS - 1) / H2_CLIENTS ))
+sed -n 's/^wrk.body = .\(.*\).$/\1/p' "$TMP/post.lua" | tr -d '\n' >"$TMP/body.json"
+measure_h2() { # test target round
+    local test=$1 target=$2 round=$3 url pids out
+    url=$(url_of "$target-tls")
+    pids=$(pids_of "$target-tls")
+    local h2=(h2load -t1 -c"$H2_CLIENTS" -m"$H2_STREAMS" -d "$TMP/body.json" -H 'content-type: application/json')
+    taskset -c "$LOAD_CORE" "${h2[@]}" -D "$WARMUP" "$url" >/dev/null
+    local p0 a0 b0 c0 p1 a1 b1 c1
+    # shellcheck disable=SC2086
+    p0=$(ticks $pids); a0=$(ticks "$AGENT_PID"); b0=$(busy_ticks); c0=$(child_ticks)
+    out=$(taskset -c "$LOAD_CORE" "${h2[@]}" -D "$DURATION" "$url")
+    # shellcheck disable=SC2086
+    p1=$(ticks $pids); a1=$(ticks "$AGENT_PID"); b1=$(busy_ticks); c1=$(child_ticks)
+    echo "$out" >"$TMP/h2load-$test-$target-$round.txt"
+    grep -q '^Application protocol: h2$' <<<"$out" \
+        || { echo "h2load did not negotiate h2 with $target ($url):" >&2; echo "$out" | tail -20 >&2; exit 1; }
+    python3 - "$test" "$target" "$round" "$((p1 - p0))" "$((a1 - a0))" "$((b1 - b0))" "$((c1 - c0))" \
+        "$CLK_TCK" "$DURATION" "$CORES" "$TMP/h2load-$test-$target-$round.txt" >>"$RESULTS" <<'EOF'
+import re, sys
+test, target, rnd = sys.argv[1:4]
+proxy, agent, busy, load, hz, dur, cores = map(float, sys.argv[4:11])
+text = open(sys.argv[11]).read()
+m = re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", text)
+rps = float(m.group(1)) if m else 0.0
+m = re.search(r"requests: \d+ total, \d+ started, (\d+) done, \d+ succeeded, (\d+) failed, (\d+) errored, (\d+) timeout", text)
+done, failed, errored, timeout = (int(x) for x in m.groups()) if m else (0, 0, 0, 0)
+m = re.search(r"status codes: (\d+) 2xx", text)
+ok = int(m.group(1)) if m else 0
+errors = failed + errored + timeout + max(0, done - ok) + (1 if done == 0 else 0)
+cpu_us = proxy * 1e6 / hz / done if done else float("nan")
+other = max(0.0, busy - proxy - agent - load) / hz / dur / cores * 100
+print(f"{test}\t{target}\t{rnd}\t{rps:.0f}\t{cpu_us:.2f}\tnan\tnan\t{errors}\t{other:.1f}")
+EOF
+    tail -1 "$RESULTS" | awk -F'\t' '{printf "  %-9s %-12s round %s: %8s req/s  cpu %6s µs/req  errors %s  other cpu %s%%\n", $1, $2, $3, $4, $5, $8, $9}' >&2
 }
 
 pin() { # pid core: every thread of pid
@@ -268,6 +346,29 @@ for round in $(seq "$ROUNDS"); do
         measure load "$target" "$round" "$CONNS"
     done
 done
+
+# HTTPS and h2: nginx's TLS server (same process) and a second data-plane instance with TLS, on the
+# proxy core only for this phase.
+OPENCLAW_GLOBAL_CONFIG="$TMP/gateway-tls.json" OPENCLAW_USER_CONFIG="$TMP/no-user.json" \
+    taskset -c "$PROXY_CORE" "$DP_BIN" --config.performance.workerThreads=1 >"$TMP/openclaw-tls.log" 2>&1 &
+DP_TLS_PID=$!
+PIDS+=("$DP_TLS_PID")
+wait_http "https://127.0.0.1:$DP_TLS_PORT/ready" "openclaw-data-plane (TLS)"
+wait_http "https://127.0.0.1:$DP_TLS_PORT$PATH_" "openclaw-data-plane (TLS, proxying)"
+echo "https: ${ROUNDS} round(s) of wrk -t1 -c${CONNS} over TLS 1.3 (HTTP/1.1, keep-alive); h2: h2load -t1 -c${H2_CLIENTS} -m${H2_STREAMS} over TLS 1.3 (ALPN h2)" >&2
+for round in $(seq "$ROUNDS"); do
+    for target in nginx openclaw; do
+        measure https "$target-tls" "$round" "$CONNS"
+    done
+    for target in nginx openclaw; do
+        measure_h2 h2 "$target" "$round"
+    done
+done
+kill -TERM "$DP_TLS_PID" 2>/dev/null || true
+wait "$DP_TLS_PID" 2>/dev/null || true
+kept=()
+for pid in "${PIDS[@]}"; do [[ "$pid" == "$DP_TLS_PID" ]] || kept+=("$pid"); done
+PIDS=("${kept[@]}")
 
 echo "latency: wrk -t1 -c1 --latency, everything on core $LOAD_CORE" >&2
 pin "$NGINX_PID" "$LOAD_CORE"; pin "$NGINX_WORKER" "$LOAD_CORE"; pin "$DP_PID" "$LOAD_CORE"
@@ -345,8 +446,10 @@ def rng(xs, fmt):
     return f"{fmt.format(min(xs))}–{fmt.format(max(xs))}" if len(xs) > 1 else ""
 targets = ["direct", "nginx", "openclaw"]
 noisy = [r for r in rows if float(r[8]) >= 5.0]
+def fmt(x, spec):
+    return "–" if math.isnan(x) else format(x, spec)
 print()
-print(f"{'':10}{'req/s (c64)':>22}{'CPU µs/req':>20}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'c1 p50 µs':>11}{'c1 p99 µs':>11}")
+print(f"{'':16}{'req/s (c64)':>22}{'CPU µs/req':>20}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'c1 p50 µs':>11}{'c1 p99 µs':>11}")
 m = {}
 for t in targets:
     rps, cpu = col("load", t, 3), col("load", t, 4)
@@ -355,13 +458,29 @@ for t in targets:
     m[t] = dict(rps=med(rps), cpu=med(cpu), p50=med(p50), p99=med(p99), l50=med(l50) * 1e3, l99=med(l99) * 1e3)
     rps_s = f"{m[t]['rps']:.0f}" + (f" ({rng(rps, '{:.0f}')})" if len(rps) > 1 else "")
     cpu_s = "–" if not cpu else f"{m[t]['cpu']:.1f}" + (f" ({rng(cpu, '{:.1f}')})" if len(cpu) > 1 else "")
-    print(f"{t:10}{rps_s:>22}{cpu_s:>20}{m[t]['p50']:>9.2f}{m[t]['p99']:>9.2f}{sum(err):>8.0f}{m[t]['l50']:>11.0f}{m[t]['l99']:>11.0f}")
+    print(f"{t:16}{rps_s:>22}{cpu_s:>20}{m[t]['p50']:>9.2f}{m[t]['p99']:>9.2f}{sum(err):>8.0f}{m[t]['l50']:>11.0f}{m[t]['l99']:>11.0f}")
+# HTTPS (TLS 1.3, HTTP/1.1 via wrk) and h2 (TLS 1.3, ALPN h2 via h2load): no one-connection latency run.
+extra = {}
+for test, t, label in [("https", "nginx-tls", "nginx https"), ("https", "openclaw-tls", "openclaw https"),
+                       ("h2", "nginx", "nginx h2"), ("h2", "openclaw", "openclaw h2")]:
+    rps, cpu = col(test, t, 3), col(test, t, 4)
+    p50, p99, err = col(test, t, 5), col(test, t, 6), col(test, t, 7)
+    extra[(test, t.split("-")[0])] = e = dict(rps=med(rps), cpu=med(cpu), p50=med(p50), p99=med(p99))
+    rps_s = f"{e['rps']:.0f}" + (f" ({rng(rps, '{:.0f}')})" if len(rps) > 1 else "")
+    cpu_s = "–" if not cpu else f"{e['cpu']:.1f}" + (f" ({rng(cpu, '{:.1f}')})" if len(cpu) > 1 else "")
+    print(f"{label:16}{rps_s:>22}{cpu_s:>20}{fmt(e['p50'], '.2f'):>9}{fmt(e['p99'], '.2f'):>9}{sum(err):>8.0f}{'–':>11}{'–':>11}")
 print()
 o, n = m["openclaw"], m["nginx"]
 def ratio(k):
     return f"{o[k] / n[k]:.2f}" if n[k] and not math.isnan(n[k]) else "n/a"
 print(f"openclaw/nginx: req/s {ratio('rps')}, CPU µs/req {ratio('cpu')}, p50 {ratio('p50')}, p99 {ratio('p99')}, "
       f"c1 p50 {ratio('l50')}, c1 p99 {ratio('l99')}   (medians over {len(col('load', 'nginx', 3))} round(s))")
+for test, what in [("https", "TLS 1.3, HTTP/1.1"), ("h2", "TLS 1.3, h2")]:
+    o, n = extra[(test, "openclaw")], extra[(test, "nginx")]
+    parts = [f"req/s {ratio('rps')}", f"CPU µs/req {ratio('cpu')}"]
+    if test == "https":
+        parts += [f"p50 {ratio('p50')}", f"p99 {ratio('p99')}"]
+    print(f"openclaw/nginx {test} ({what}): " + ", ".join(parts))
 print()
 for name in ["nginx", "openclaw"]:
     before, after = (int(x) for x in mem[name])
