@@ -119,8 +119,23 @@ async fn tls13_serves_http1_and_h2_and_refuses_tls12_clients() {
     assert!(refused.is_err(), "a TLS 1.2-only client was accepted");
 
     // /health reports the certificate in force.
-    let tls = h1
-        .connect(name, tokio::net::TcpStream::connect(&addr).await.unwrap())
+    let health = health_over_tls(&h1, &addr).await;
+    assert!(health["tls"]["lastError"].is_null(), "{health}");
+    assert!(
+        !health["notEnforced"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k == "gateway.http.tls"),
+        "{health}"
+    );
+}
+
+/// `/health` fetched over a fresh TLS connection.
+async fn health_over_tls(connector: &TlsConnector, addr: &str) -> serde_json::Value {
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let tls = connector
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
         .await
         .unwrap();
     let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
@@ -140,16 +155,7 @@ async fn tls13_serves_http1_and_h2_and_refuses_tls12_clients() {
         .await
         .unwrap()
         .to_bytes();
-    let health: serde_json::Value = serde_json::from_slice(&body).unwrap();
-    assert!(health["tls"]["lastError"].is_null(), "{health}");
-    assert!(
-        !health["notEnforced"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|k| k == "gateway.http.tls"),
-        "{health}"
-    );
+    serde_json::from_slice(&body).unwrap()
 }
 
 /// The certificate's DER as the client saw it on a fresh connection.
@@ -261,31 +267,7 @@ async fn a_certificate_rotated_on_disk_is_served_to_new_connections_without_fail
     );
     assert!(ok > 5, "too few requests during rotation: {ok}");
     // eventLoop io_uring is never claimed without an io_uring listener.
-    let tls = connector
-        .connect(
-            ServerName::try_from("localhost").unwrap(),
-            tokio::net::TcpStream::connect(&addr).await.unwrap(),
-        )
-        .await
-        .unwrap();
-    let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    let req = hyper::Request::get("/health")
-        .header("host", "localhost")
-        .body(Empty::<bytes::Bytes>::new())
-        .unwrap();
-    let body = send
-        .send_request(req)
-        .await
-        .unwrap()
-        .into_body()
-        .collect()
-        .await
-        .unwrap()
-        .to_bytes();
-    let health: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let health = health_over_tls(&connector, &addr).await;
     assert_eq!(
         health["eventLoop"],
         "epoll (io_uring requested, not available)"
