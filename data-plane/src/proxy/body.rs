@@ -111,7 +111,7 @@ impl Body for Prefixed {
     }
 }
 
-/// Wraps a response body so `guard` (in-flight counts) lives until the body is finished or dropped.
+/// Wraps a response body so `guard` (in-flight counts) lives until the body has ended or is dropped.
 pub(crate) fn hold<B, G>(body: B, guard: G) -> ProxyBody
 where
     B: Body<Data = Bytes> + Send + Sync + Unpin + 'static,
@@ -120,14 +120,16 @@ where
 {
     Guarded {
         body,
-        _guard: guard,
+        guard: Some(guard),
     }
     .boxed()
 }
 
 struct Guarded<B, G> {
     body: B,
-    _guard: G,
+    /// Released as soon as the body ends: a server may keep a finished body around until it next polls
+    /// the connection, and in-flight counts must not wait for that.
+    guard: Option<G>,
 }
 
 impl<B, G> Body for Guarded<B, G>
@@ -143,7 +145,16 @@ where
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        Pin::new(&mut self.body).poll_frame(cx).map_err(Into::into)
+        let polled = Pin::new(&mut self.body).poll_frame(cx).map_err(Into::into);
+        let ended = match &polled {
+            Poll::Ready(None) | Poll::Ready(Some(Err(_))) => true,
+            Poll::Ready(Some(Ok(_))) => self.body.is_end_stream(),
+            Poll::Pending => false,
+        };
+        if ended {
+            self.guard = None;
+        }
+        polled
     }
 
     fn is_end_stream(&self) -> bool {

@@ -10,9 +10,8 @@ use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
-use super::body::hold;
 use super::handler::{Conn, handle};
-use super::timed_io::{Active, TimedIo};
+use super::timed_io::TimedIo;
 use crate::state::Shared;
 
 /// Serves `listener` until `shutdown` completes, then stops accepting and lets in-flight requests
@@ -62,35 +61,22 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: impl Fu
         let watcher = graceful.watcher();
         // The TLS config in force at accept time; later certificate reloads apply to later connections.
         let acceptor = shared.tls.as_ref().map(|t| t.acceptor());
-        let (handshake_timeout, write_timeout, idle_timeout) =
-            shared.current.load().as_ref().map_or(
-                (
-                    Duration::from_secs(30),
-                    Duration::from_secs(60),
-                    Duration::from_secs(120),
-                ),
-                |t| {
-                    let to = &t.gateway.http.timeouts;
-                    (to.read.get(), to.write.get(), to.idle.get())
-                },
-            );
-        let active = Active::default();
-        let stream = TimedIo::new(stream, write_timeout, idle_timeout, active.clone());
+        let (handshake_timeout, write_timeout) = shared.current.load().as_ref().map_or(
+            (Duration::from_secs(30), Duration::from_secs(60)),
+            |t| {
+                let to = &t.gateway.http.timeouts;
+                (to.read.get(), to.write.get())
+            },
+        );
+        let stream = TimedIo::new(stream, write_timeout);
         // The handshake runs in the connection's task so one slow client never blocks accepting.
         tokio::spawn(async move {
             let _guard = guard;
             let conn = Conn::new(peer, if acceptor.is_some() { "https" } else { "http" });
             // Boxed per request: hyper keeps a connection's service-future slot allocated while the
             // connection idles, so an unboxed future (~1.9 kB) would stay resident per keep-alive client.
-            // Each request counts as in flight on this connection until its response body ends, so the
-            // idle timeout never cuts a request the agent is still answering.
             let svc = hyper::service::service_fn(move |req| {
-                let in_flight = active.begin();
-                let fut = handle(svc_shared.clone(), conn.clone(), req);
-                Box::pin(async move {
-                    let resp = fut.await?;
-                    Ok::<_, std::convert::Infallible>(resp.map(|b| hold(b, in_flight)))
-                })
+                Box::pin(handle(svc_shared.clone(), conn.clone(), req))
             });
             let result = match acceptor {
                 None => {
