@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::compiled::Compiled;
 use crate::discovery::{Applied, ClientConfig, DiscoveryClient, Held, Snapshot};
-use crate::node::{First, ManagedOptions, NodeError, shared_apply};
+use crate::node::{First, ManagedOptions, NodeError};
 use crate::routing::KeywordMatcher;
 use crate::state::{Mode, Shared};
 use crate::upstream::Registry;
@@ -131,7 +131,10 @@ pub(crate) async fn follow(
         // Reassembling checks the snapshot's hash: a mismatch is NACKed with the error.
         let doc = snapshot.document().map_err(|e| e.to_string())?;
         let layered = layered(&sources, doc).map_err(|e| e.to_string())?;
-        match shared_apply(&shared, &layered, snapshot.version) {
+        match shared
+            .apply(&layered, snapshot.version)
+            .map_err(|e| e.to_string())
+        {
             Ok(restart_required) => {
                 save(state_dir.as_deref(), snapshot.version, &snapshot.hash, doc);
                 Ok(Applied { restart_required })

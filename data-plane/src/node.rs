@@ -201,12 +201,3 @@ async fn serve(
 async fn wait(mut rx: tokio::sync::watch::Receiver<bool>) {
     let _ = rx.wait_for(|s| *s).await;
 }
-
-/// Keeps the error types of the callers simple.
-pub(crate) fn shared_apply(
-    shared: &Arc<Shared>,
-    layered: &Layered,
-    version: u64,
-) -> Result<Vec<String>, String> {
-    shared.apply(layered, version).map_err(|e| e.to_string())
-}

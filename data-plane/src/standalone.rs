@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use openclaw_config::Sources;
 
-use crate::node::{First, NodeError, shared_apply};
+use crate::node::{First, NodeError};
 use crate::state::Shared;
 
 /// How often the files are checked for changes.
@@ -63,7 +63,10 @@ pub(crate) async fn watch(
                 continue;
             }
         };
-        match shared_apply(&shared, &layered, version + 1) {
+        match shared
+            .apply(&layered, version + 1)
+            .map_err(|e| e.to_string())
+        {
             Ok(_) => version += 1,
             Err(e) => {
                 tracing::error!(error = %e, "config file change rejected, keeping the current config")
