@@ -131,6 +131,22 @@ pub const SCHEMA_KEYS: &[&str] = &[
     "auth",
     "apiKeys",
     "keyHash",
+    "semantic",
+    "encoder",
+    "topK",
+    "margin",
+    "maxTokens",
+    "textPointer",
+    "hybridWeight",
+    "utterances",
+    "openai",
+    "baseUrl",
+    "model",
+    "apiKey",
+    "cacheSize",
+    "failureThreshold",
+    "model2vec",
+    "fallbackToKeyword",
 ];
 
 const PREFIX: &str = "OPENCLAW_";

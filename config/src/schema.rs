@@ -10,6 +10,7 @@ mod logging;
 mod monitoring;
 mod performance;
 mod routing;
+mod semantic;
 
 use serde::{Deserialize, Serialize};
 
@@ -31,6 +32,9 @@ pub use logging::{
 pub use monitoring::{HealthEndpoint, Metrics, Monitoring, OpenTelemetry};
 pub use performance::{EventLoop, Performance};
 pub use routing::{Match, MatchKind, Retry, RetryOn, Routing, Rule, RuleLoadBalancing};
+pub use semantic::{
+    BUILTIN_CATEGORIES, Category, EncoderKind, MAX_SEMANTIC_BODY, Model2Vec, OpenAi, Semantic,
+};
 
 use crate::Path;
 use crate::problem::Check;

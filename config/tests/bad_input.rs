@@ -145,6 +145,7 @@ fn several_at_once_are_all_reported_with_original_indices() {
         "gateway.agents.discovery.static[2].endpoint: must be an http:// or https:// URL",
         "gateway.routing.rules[0].match.threshold: must be within 0..=1, got -1",
         "gateway.routing.rules[0].target: must name an agent",
+        "gateway.routing.rules[0].match.categories[0]: names no category",
     ];
     for w in want {
         assert!(
@@ -203,4 +204,52 @@ fn beyond_seed_values_we_do_not_support_are_rejected() {
         "{text}"
     );
     assert_eq!(p.len(), 4, "{text}");
+}
+
+#[test]
+fn semantic_settings_are_checked_by_name() {
+    let p = problems(json!({"gateway": {"routing": {"semantic": {
+        "encoder": "openai",
+        "topK": 0,
+        "margin": 2,
+        "textPointer": "input",
+        "maxBodySize": "10MiB",
+        "categories": {"billing": {"utterances": []}, "code": {"utterances": [""]}},
+        "openai": {"baseUrl": "ftp://x", "apiKey": "sk-plain-secret", "timeout": "1m"},
+        "model2vec": {"path": "/models/x"}
+    }}}}));
+    let want = [
+        "gateway.routing.semantic.topK: must be within 1..=50, got 0",
+        "gateway.routing.semantic.margin: must be within 0..=1, got 2",
+        "gateway.routing.semantic.maxBodySize: must be at most 1MiB",
+        "gateway.routing.semantic.textPointer: must be a JSON pointer",
+        "gateway.routing.semantic.categories.billing.utterances: a new category needs at least one utterance",
+        "gateway.routing.semantic.categories.code.utterances[0]: is required",
+        "gateway.routing.semantic.openai.baseUrl: must be an http:// or https:// URL",
+        "gateway.routing.semantic.openai.model: is required",
+        "gateway.routing.semantic.openai.apiKey: must be an environment placeholder",
+        "gateway.routing.semantic.openai.timeout: must be within 1ms..=10s",
+        "gateway.routing.semantic.model2vec: is only used when encoder is model2vec, not openai",
+    ];
+    for w in want {
+        assert!(
+            p.iter().any(|l| l.starts_with(w)),
+            "missing {w:?} in\n{}",
+            p.join("\n")
+        );
+    }
+    assert_eq!(p.len(), want.len(), "{}", p.join("\n"));
+    assert!(!p.join("\n").contains("sk-plain-secret"));
+    let p = problems(json!({"gateway": {"routing": {"semantic": {"encoder": "neural"}}}}));
+    assert!(
+        p[0].starts_with("gateway.routing.semantic.encoder: must be one of builtin, keyword, hybrid, openai, model2vec"),
+        "{p:?}"
+    );
+    let p = problems(json!({"gateway": {"routing": {"semantic": {"encoder": "model2vec"}}}}));
+    assert!(
+        p[0].starts_with(
+            "gateway.routing.semantic.model2vec: is required when encoder is model2vec"
+        ),
+        "{p:?}"
+    );
 }

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::agents::Known;
 use super::load_balancing::Strategy;
+use super::semantic::Semantic;
 use crate::checks::{is_header_name, is_http_method, is_url_path};
 use crate::problem::Check;
 use crate::{Path, RateLimit};
@@ -16,6 +17,8 @@ use crate::{Path, RateLimit};
 pub struct Routing {
     /// Rules; priority is by match kind (exact, prefix, regex, semantic, default), then by order.
     pub rules: Vec<Rule>,
+    /// How semantic rules read a request's meaning.
+    pub semantic: Semantic,
 }
 
 /// One routing rule.
@@ -150,7 +153,20 @@ impl Routing {
                 default_rule.get_or_insert(i);
             }
             rule.validate(&p, known, c);
+            for (j, cat) in rule.matcher.categories.iter().enumerate() {
+                if !cat.trim().is_empty() && !self.semantic.knows(cat) {
+                    c.fail(
+                        &p.key("match").key("categories").index(j),
+                        format!(
+                            "names no category: the built-in ones are {}; define others in gateway.routing.semantic.categories",
+                            super::semantic::BUILTIN_CATEGORIES.join(", ")
+                        ),
+                        cat,
+                    );
+                }
+            }
         }
+        self.semantic.validate(&at.key("semantic"), c);
     }
 }
 
