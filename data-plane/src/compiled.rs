@@ -2,14 +2,13 @@
 //! names (from the long-lived registry) and per-rule balancing cursors. Immutable once built; a node
 //! swaps whole `Compiled` values atomically.
 
-use std::sync::Arc;
-
 use openclaw_config::{Gateway, secrets};
 use serde_json::Value;
 
 use crate::not_enforced::not_enforced;
 use crate::proxy::CorsPolicy;
-use crate::routing::{RouteTable, SemanticMatcher};
+use crate::routing::RouteTable;
+use crate::semantic::{ModelStore, SemanticError, SemanticIndex};
 use crate::upstream::{AgentSet, Registry, RoundRobin};
 
 /// Why a snapshot cannot be served (the node NACKs with this text and keeps its current table).
@@ -30,6 +29,14 @@ pub enum ApplyError {
     /// The agents cannot be registered.
     #[error("{0}")]
     Agents(#[from] crate::upstream::UpstreamError),
+    /// Semantic matching cannot be set up (a model that does not load, say).
+    #[error("{path}: {source}")]
+    Semantic {
+        /// The JSON path of the setting at fault.
+        path: &'static str,
+        /// What went wrong.
+        source: SemanticError,
+    },
 }
 
 /// Round-robin cursors of one rule: its target and its fallback.
@@ -63,8 +70,8 @@ pub struct Compiled {
     pub not_enforced: Vec<String>,
     /// The TLS settings of the listener, when TLS is on.
     pub tls: Option<crate::tls::TlsSettings>,
-    /// The semantic matcher of this table.
-    pub semantic: Arc<dyn SemanticMatcher>,
+    /// The semantic index of this table's semantic rules (none without such rules).
+    pub semantic: Option<SemanticIndex>,
     /// `http.cors` ready for requests; `None` when CORS is off.
     pub cors: Option<CorsPolicy>,
 }
@@ -78,7 +85,7 @@ impl Compiled {
         version: u64,
         registry: &Registry,
         env: &dyn Fn(&str) -> Option<String>,
-        semantic: Arc<dyn SemanticMatcher>,
+        models: &ModelStore,
     ) -> Result<Self, ApplyError> {
         let resolved = secrets::resolve(effective, env).map_err(|p| {
             ApplyError::Env(
@@ -99,6 +106,24 @@ impl Compiled {
             crate::tls::build_server_config(settings)?;
         }
         let routes = RouteTable::compile(&gateway)?;
+        let semantic = if routes.has_semantic() {
+            let cfg = &gateway.routing.semantic;
+            let index = SemanticIndex::build(cfg, &routes.semantic_categories(), models).map_err(
+                |source| ApplyError::Semantic {
+                    path: match &source {
+                        SemanticError::Model { .. } => "gateway.routing.semantic.model2vec.path",
+                        SemanticError::Remote(_) => "gateway.routing.semantic.openai",
+                        SemanticError::UnknownCategory(_) | SemanticError::Library(_) => {
+                            "gateway.routing.rules"
+                        }
+                    },
+                    source,
+                },
+            )?;
+            Some(index)
+        } else {
+            None
+        };
         let api_keys = gateway
             .auth
             .api_keys
@@ -157,11 +182,10 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::routing::KeywordMatcher;
 
     fn build(doc: Value, env: &dyn Fn(&str) -> Option<String>) -> Result<Compiled, ApplyError> {
         let registry = Registry::new();
-        Compiled::build(&doc, 1, &registry, env, Arc::new(KeywordMatcher::default()))
+        Compiled::build(&doc, 1, &registry, env, &ModelStore::new())
     }
 
     #[tokio::test]

@@ -11,6 +11,7 @@
 mod boot;
 pub mod compiled;
 pub mod discovery;
+pub mod explain;
 mod logging;
 mod managed;
 pub mod metrics;
@@ -18,6 +19,7 @@ pub mod node;
 mod not_enforced;
 pub mod proxy;
 pub mod routing;
+pub mod semantic;
 mod standalone;
 pub mod state;
 pub mod tls;

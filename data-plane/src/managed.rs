@@ -13,7 +13,6 @@ use serde_json::{Value, json};
 use crate::compiled::Compiled;
 use crate::discovery::{Applied, ClientConfig, DiscoveryClient, Held, Snapshot};
 use crate::node::{First, ManagedOptions, NodeError};
-use crate::routing::KeywordMatcher;
 use crate::state::{Mode, Shared};
 use crate::upstream::Registry;
 
@@ -99,7 +98,7 @@ fn check(sources: &Sources, snapshot: &Snapshot) -> Result<(), String> {
         snapshot.version,
         &scratch,
         &env,
-        Arc::new(KeywordMatcher::default()),
+        &crate::semantic::ModelStore::new(),
     );
     scratch.shutdown();
     built.map(|_| ()).map_err(|e| e.to_string())

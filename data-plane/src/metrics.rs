@@ -1,6 +1,7 @@
 //! Prometheus metrics of the data plane: the seed's five (`gateway_requests_total`,
 //! `gateway_request_duration_seconds`, `gateway_active_connections`, `gateway_cache_hit_ratio`,
-//! `gateway_error_total`) plus `gateway_config_version` and `gateway_shed_total`, rendered as text on the metrics path.
+//! `gateway_error_total`) plus `gateway_config_version`, `gateway_shed_total` and the semantic stage's
+//! `gateway_semantic_skipped_total` and `gateway_semantic_fallback_total`, rendered as text on the metrics path.
 //!
 //! Series for every rule and error kind exist from the moment a config is applied, at zero, so
 //! dashboards and alerts see them before the first request.
@@ -38,7 +39,12 @@ pub struct Metrics {
     active_connections: AtomicI64,
     config_version: AtomicU64,
     shed: AtomicU64,
+    semantic_skipped: [AtomicU64; SKIP_REASONS.len()],
+    semantic_fallback: AtomicU64,
 }
+
+/// Why semantic matching did not read a request, as the `reason` label.
+pub const SKIP_REASONS: [&str; 2] = ["body_too_large", "no_text"];
 
 struct Series {
     buckets: Arc<[f64]>,
@@ -80,6 +86,8 @@ impl Metrics {
             active_connections: AtomicI64::new(0),
             config_version: AtomicU64::new(0),
             shed: AtomicU64::new(0),
+            semantic_skipped: Default::default(),
+            semantic_fallback: AtomicU64::new(0),
         })
     }
 
@@ -131,6 +139,18 @@ impl Metrics {
                 .or_insert_with(|| AtomicU64::new(0))
                 .fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Counts a request semantic matching did not read (`reason` is one of [`SKIP_REASONS`]).
+    pub fn semantic_skipped(&self, reason: &str) {
+        if let Some(i) = SKIP_REASONS.iter().position(|r| *r == reason) {
+            self.semantic_skipped[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts a request scored by a fallback encoder because the configured one could not answer.
+    pub fn semantic_fallback(&self) {
+        self.semantic_fallback.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts one request refused because `performance.maxConcurrentRequests` were in flight.
@@ -215,6 +235,19 @@ impl Metrics {
             "# HELP gateway_shed_total Requests refused with 503 because too many were in flight.\n# TYPE gateway_shed_total counter\ngateway_shed_total {}\n",
             self.shed.load(Ordering::Relaxed)
         );
+        out.push_str("# HELP gateway_semantic_skipped_total Requests semantic matching did not read (they fall to the default rule), by reason.\n# TYPE gateway_semantic_skipped_total counter\n");
+        for (reason, c) in SKIP_REASONS.iter().zip(&self.semantic_skipped) {
+            let _ = writeln!(
+                out,
+                "gateway_semantic_skipped_total{{reason=\"{reason}\"}} {}",
+                c.load(Ordering::Relaxed)
+            );
+        }
+        let _ = write!(
+            out,
+            "# HELP gateway_semantic_fallback_total Requests scored by a fallback encoder because the configured one could not answer in time.\n# TYPE gateway_semantic_fallback_total counter\ngateway_semantic_fallback_total {}\n",
+            self.semantic_fallback.load(Ordering::Relaxed)
+        );
         out
     }
 }
@@ -288,6 +321,8 @@ mod tests {
             "gateway_config_version 3",
             "gateway_shed_total 0",
             "gateway_error_total{kind=\"overloaded\"} 0",
+            "gateway_semantic_skipped_total{reason=\"body_too_large\"} 0",
+            "gateway_semantic_fallback_total 0",
         ] {
             assert!(text.contains(name), "{name} missing in\n{text}");
         }

@@ -20,8 +20,10 @@ mod server;
 mod timed_io;
 mod upgrade;
 
+pub(crate) use body::requested_agent;
 pub use body::{BoxError, ProxyBody, full as full_body};
 pub use client::UpstreamClient;
 pub use concurrency::InFlightLimit;
 pub use cors::CorsPolicy;
+pub(crate) use headers::AGENT_OVERRIDE as AGENT_OVERRIDE_HEADER;
 pub use server::serve;

@@ -3,12 +3,10 @@
 //! semantic → default. The CLI links the same code for `route.explain`.
 
 mod rule;
-mod semantic;
 mod table;
 
 pub use rule::{CompiledRule, Conditions, Target};
-pub use semantic::{KeywordMatcher, SemanticMatcher};
-pub use table::{CompileError, Decision, RequestInfo, RouteTable};
+pub use table::{CompileError, Decision, RequestInfo, RouteTable, RuleScore, SemanticRanking};
 
 #[cfg(test)]
 mod tests;

@@ -14,7 +14,7 @@ use crate::discovery::ClientStatus;
 use crate::logging::LogHandle;
 use crate::metrics::Metrics;
 use crate::proxy::UpstreamClient;
-use crate::routing::{KeywordMatcher, SemanticMatcher};
+use crate::semantic::ModelStore;
 use crate::tls::CertReloader;
 use crate::upstream::Registry;
 
@@ -61,7 +61,8 @@ pub struct Shared {
     pub in_flight: crate::proxy::InFlightLimit,
     /// The listener's certificates and TLS settings, when the node started with TLS on.
     pub tls: Option<Arc<CertReloader>>,
-    semantic: Arc<dyn SemanticMatcher>,
+    /// Loaded semantic models and built indexes, re-used across swaps.
+    pub models: ModelStore,
     report: Mutex<Report>,
 }
 
@@ -98,7 +99,7 @@ impl Shared {
             log,
             in_flight: crate::proxy::InFlightLimit::new(),
             tls,
-            semantic: Arc::new(KeywordMatcher::default()),
+            models: ModelStore::new(),
             report: Mutex::new(Report::default()),
         })
     }
@@ -113,7 +114,7 @@ impl Shared {
             version,
             &self.registry,
             &env,
-            self.semantic.clone(),
+            &self.models,
         )?;
         let g = &compiled.gateway;
         let mut restart = Vec::new();
@@ -196,6 +197,12 @@ impl Shared {
                 _ => "epoll",
             },
         });
+        v["semantic"] = table
+            .as_ref()
+            .and_then(|t| t.semantic.as_ref())
+            .map_or(Value::Null, |i| {
+                serde_json::json!({"encoder": i.status(), "warning": i.warning(), "complete": i.is_complete()})
+            });
         v["tls"] = self
             .tls
             .as_ref()

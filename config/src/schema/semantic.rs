@@ -39,7 +39,8 @@ pub struct Semantic {
     pub encoder: EncoderKind,
     /// A category's score is the mean of its `topK` best utterance similarities; default 3.
     pub top_k: u32,
-    /// A semantic rule wins only if its confidence beats the runner-up rule's by this much; default 0.05.
+    /// A semantic rule wins only if its best similarity beats the runner-up rule's by this much (a
+    /// similarity difference: confidences saturate near 1, where a real lead no longer shows); default 0.01.
     pub margin: f64,
     /// Bodies larger than this skip semantic matching (and fall to the default rule); default 64KiB.
     pub max_body_size: ByteSize,
@@ -122,7 +123,7 @@ impl Default for Semantic {
         Self {
             encoder: EncoderKind::Builtin,
             top_k: 3,
-            margin: 0.05,
+            margin: 0.01,
             max_body_size: ByteSize::kib(64),
             max_tokens: 256,
             text_pointer: None,

@@ -166,30 +166,6 @@ where
     }
 }
 
-/// The text a semantic matcher should read from a JSON body: `message`, the last user message of an
-/// OpenAI-style `messages` array, `prompt`, or `input`.
-pub(crate) fn request_text(body: &[u8]) -> Option<String> {
-    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
-    if let Some(s) = v.get("message").and_then(|m| m.as_str()) {
-        return Some(s.to_string());
-    }
-    if let Some(msgs) = v.get("messages").and_then(|m| m.as_array()) {
-        let last_user = msgs
-            .iter()
-            .rev()
-            .find(|m| m.get("role").and_then(|r| r.as_str()) == Some("user"));
-        if let Some(s) = last_user
-            .and_then(|m| m.get("content"))
-            .and_then(|c| c.as_str())
-        {
-            return Some(s.to_string());
-        }
-    }
-    ["prompt", "input"]
-        .iter()
-        .find_map(|k| v.get(*k).and_then(|x| x.as_str()).map(str::to_string))
-}
-
 /// The `agent` field of a JSON body.
 pub(crate) fn requested_agent(body: &[u8]) -> Option<String> {
     let v: serde_json::Value = serde_json::from_slice(body).ok()?;
@@ -202,11 +178,6 @@ mod tests {
 
     #[test]
     fn extracts_text_and_agent() {
-        assert_eq!(request_text(br#"{"message": "hi"}"#).as_deref(), Some("hi"));
-        let openai = br#"{"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}, {"role": "user", "content": "c"}]}"#;
-        assert_eq!(request_text(openai).as_deref(), Some("c"));
-        assert_eq!(request_text(br#"{"prompt": "p"}"#).as_deref(), Some("p"));
-        assert_eq!(request_text(b"not json"), None);
         assert_eq!(
             requested_agent(br#"{"message": "x", "agent": "agent-code-001"}"#).as_deref(),
             Some("agent-code-001")

@@ -12,7 +12,7 @@ use http::uri::PathAndQuery;
 use http::{HeaderValue, Request, Response, Uri};
 use hyper::body::Incoming;
 
-use super::body::{Peeked, ProxyBody, full, hold, request_text, requested_agent};
+use super::body::{Peeked, ProxyBody, full, hold, requested_agent};
 use super::concurrency::InFlightGuard;
 use super::cors::{self, CorsCheck};
 use super::endpoints;
@@ -23,6 +23,7 @@ use super::upgrade;
 use crate::compiled::Compiled;
 use crate::metrics::NO_ROUTE;
 use crate::routing::{CompiledRule, Decision, RequestInfo};
+use crate::semantic::{Scores, request_text};
 use crate::state::Shared;
 use crate::upstream::Endpoint;
 
@@ -197,13 +198,14 @@ async fn proxy<'t>(
         path: parts.uri.path(),
         headers: &parts.headers,
     };
-    let mut decision = t.routes.route(&info, None, t.semantic.as_ref());
+    let mut decision = t.routes.route(&info, None);
     if matches!(decision, Decision::NeedsText) {
-        let text = match peek(&mut body).await {
-            Ok(bytes) => bytes.and_then(|b| request_text(&b)).unwrap_or_default(),
+        let scores = match semantic_scores(shared, t, &parts.headers, &mut body).await {
+            Ok(s) => s,
             Err(e) => return fail(NO_ROUTE, None, e),
         };
-        decision = t.routes.route(&info, Some(&text), t.semantic.as_ref());
+        decision = t.routes.route(&info, Some(&scores));
+        trace_semantic(t, &info, &scores, rid);
     }
     let rule = match decision {
         Decision::Matched { rule, .. } => rule,
@@ -393,15 +395,84 @@ fn is_json(h: &http::HeaderMap) -> bool {
         .is_some_and(|v| v.contains("json"))
 }
 
+/// The request's semantic scores: its text read from the body (up to `semantic.maxBodySize`) and scored
+/// by the table's index; a body too large or without text gets no scores (and the default rule).
+async fn semantic_scores(
+    shared: &Shared,
+    t: &Compiled,
+    headers: &http::HeaderMap,
+    body: &mut ReqBody,
+) -> Result<Arc<Scores>, ProxyError> {
+    let cfg = &t.gateway.routing.semantic;
+    let max = usize::try_from(cfg.max_body_size.bytes()).unwrap_or(usize::MAX);
+    let Some(index) = &t.semantic else {
+        return Ok(Arc::new(Scores::none()));
+    };
+    let declared = headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let bytes = match declared {
+        Some(n) if n > max => None,
+        _ => peek_up_to(body, max.max(PEEK_LIMIT))
+            .await?
+            .filter(|b| b.len() <= max),
+    };
+    let Some(bytes) = bytes else {
+        shared.metrics.semantic_skipped("body_too_large");
+        return Ok(Arc::new(Scores::none()));
+    };
+    let Some(text) = request_text(&bytes, cfg.text_pointer.as_deref()) else {
+        shared.metrics.semantic_skipped("no_text");
+        return Ok(Arc::new(Scores::none()));
+    };
+    let scores = index.score(&text).await;
+    if scores.fallback.is_some() {
+        shared.metrics.semantic_fallback();
+    }
+    Ok(scores)
+}
+
+/// A debug event with the numbers of a semantic decision (the same ones `route.explain` prints).
+fn trace_semantic(t: &Compiled, info: &RequestInfo<'_>, scores: &Scores, rid: &HeaderValue) {
+    if !tracing::enabled!(target: "openclaw::semantic", tracing::Level::DEBUG) {
+        return;
+    }
+    let ranking = t.routes.rank_semantic(info, scores);
+    let lead = ranking.ranked.first();
+    tracing::debug!(
+        target: "openclaw::semantic",
+        request_id = rid.to_str().unwrap_or(""),
+        encoder = %scores.encoder,
+        fallback = scores.fallback.as_deref().unwrap_or(""),
+        rule = lead.map_or("", |r| r.rule.name.as_str()),
+        category = lead.and_then(|r| r.category.as_deref()).unwrap_or(""),
+        raw = lead.map_or(0.0, |r| r.raw),
+        confidence = lead.map_or(0.0, |r| r.confidence),
+        threshold = lead.map_or(0.0, |r| r.threshold),
+        runner_up = ranking.ranked.get(1).map_or(0.0, |r| r.confidence),
+        margin = ranking.margin,
+        matched = ranking.winner.is_some(),
+        reason = ranking.reason.as_deref().unwrap_or(""),
+        "semantic decision"
+    );
+}
+
 /// Reads the start of the body once; the complete body when it fits, else `None`.
 async fn peek(body: &mut ReqBody) -> Result<Option<Bytes>, ProxyError> {
+    peek_up_to(body, PEEK_LIMIT).await
+}
+
+/// Reads up to `limit` bytes of the body once (later calls see what the first read); the whole body
+/// when it ended within the limit, else `None`.
+async fn peek_up_to(body: &mut ReqBody, limit: usize) -> Result<Option<Bytes>, ProxyError> {
     if let ReqBody::Untouched(_) = body {
         let ReqBody::Untouched(incoming) =
             std::mem::replace(body, ReqBody::Peeked(Peeked::Complete(Bytes::new())))
         else {
             return Ok(None);
         };
-        let peeked = Peeked::read(incoming, PEEK_LIMIT)
+        let peeked = Peeked::read(incoming, limit)
             .await
             .map_err(limits::body_error)?;
         *body = ReqBody::Peeked(peeked);

@@ -12,7 +12,7 @@ use openclaw_config::{Gateway, MatchKind};
 use regex::RegexSet;
 
 use super::rule::CompiledRule;
-use super::semantic::SemanticMatcher;
+use crate::semantic::Scores;
 
 /// Why a snapshot cannot become a table (the node NACKs with this).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -51,6 +51,34 @@ pub enum Decision<'a> {
     NoRoute,
 }
 
+/// One semantic rule's standing for a request.
+#[derive(Clone, Debug)]
+pub struct RuleScore<'a> {
+    /// The rule.
+    pub rule: &'a CompiledRule,
+    /// Its best category.
+    pub category: Option<Arc<str>>,
+    /// That category's raw similarity.
+    pub raw: f32,
+    /// That category's calibrated confidence (the rule's confidence).
+    pub confidence: f64,
+    /// The rule's threshold.
+    pub threshold: f64,
+}
+
+/// The semantic stage's verdict: every admitted rule ranked, and the winner if one qualifies.
+#[derive(Clone, Debug)]
+pub struct SemanticRanking<'a> {
+    /// Rules by descending confidence.
+    pub ranked: Vec<RuleScore<'a>>,
+    /// The margin the leader must keep over the runner-up.
+    pub margin: f64,
+    /// The index in `ranked` of the rule that takes the request.
+    pub winner: Option<usize>,
+    /// Why no rule took it, when none did.
+    pub reason: Option<String>,
+}
+
 /// A snapshot's routing rules, compiled once and read lock-free by every request.
 #[derive(Debug)]
 pub struct RouteTable {
@@ -60,6 +88,7 @@ pub struct RouteTable {
     regex: Option<(RegexSet, Vec<usize>)>,
     semantic: Vec<usize>,
     default: Option<usize>,
+    margin: f64,
 }
 
 // === impl CompileError ===
@@ -101,6 +130,7 @@ impl RouteTable {
             regex: None,
             semantic: Vec::new(),
             default: None,
+            margin: g.routing.semantic.margin,
         };
         let mut regexes = Vec::new();
         let mut regex_rules = Vec::new();
@@ -145,46 +175,111 @@ impl RouteTable {
         !self.semantic.is_empty()
     }
 
-    /// Matches by path, methods and headers; semantic rules need `text` (else [`Decision::NeedsText`]).
-    pub fn route<'a>(
-        &'a self,
-        req: &RequestInfo<'_>,
-        text: Option<&str>,
-        semantic: &dyn SemanticMatcher,
-    ) -> Decision<'a> {
+    /// Every category the semantic rules name (what a semantic index must cover).
+    pub fn semantic_categories(&self) -> Vec<String> {
+        let mut all: Vec<String> = self
+            .semantic
+            .iter()
+            .filter_map(|i| self.rules[*i].semantic.as_ref())
+            .flat_map(|(_, cats)| cats.iter().cloned())
+            .collect();
+        all.sort();
+        all.dedup();
+        all
+    }
+
+    /// Matches by path, methods and headers; semantic rules need the request's `scores` (else
+    /// [`Decision::NeedsText`]).
+    pub fn route<'a>(&'a self, req: &RequestInfo<'_>, scores: Option<&Scores>) -> Decision<'a> {
         if let Some(rule) = self.match_static(req) {
             return Decision::Matched {
                 rule,
                 confidence: None,
             };
         }
-        let admitted: Vec<&CompiledRule> = self
+        if self.admits_semantic(req) {
+            let Some(scores) = scores else {
+                return Decision::NeedsText;
+            };
+            let ranking = self.rank_semantic(req, scores);
+            if let Some(w) = ranking.winner {
+                let s = &ranking.ranked[w];
+                return Decision::Matched {
+                    rule: s.rule,
+                    confidence: Some(s.confidence),
+                };
+            }
+        }
+        self.default_for(req)
+    }
+
+    /// True when some semantic rule's methods and headers admit `req`.
+    pub fn admits_semantic(&self, req: &RequestInfo<'_>) -> bool {
+        self.semantic
+            .iter()
+            .any(|i| self.rules[*i].conditions.admits(req.method, req.headers))
+    }
+
+    /// Ranks the admitted semantic rules: the leader takes the request when its confidence reaches its
+    /// threshold and beats the runner-up by the margin.
+    pub fn rank_semantic<'a>(
+        &'a self,
+        req: &RequestInfo<'_>,
+        scores: &Scores,
+    ) -> SemanticRanking<'a> {
+        let mut ranked: Vec<RuleScore<'a>> = self
             .semantic
             .iter()
             .map(|i| &self.rules[*i])
             .filter(|r| r.conditions.admits(req.method, req.headers))
-            .collect();
-        if !admitted.is_empty() {
-            let Some(text) = text else {
-                return Decision::NeedsText;
-            };
-            let mut best: Option<(&CompiledRule, f64)> = None;
-            for rule in admitted {
-                let Some((threshold, categories)) = &rule.semantic else {
-                    continue;
-                };
-                let c = semantic.confidence(text, categories);
-                if c >= *threshold && best.is_none_or(|(_, b)| c > b) {
-                    best = Some((rule, c));
-                }
-            }
-            if let Some((rule, c)) = best {
-                return Decision::Matched {
+            .filter_map(|rule| {
+                let (threshold, categories) = rule.semantic.as_ref()?;
+                let best = scores
+                    .categories
+                    .iter()
+                    .filter(|c| categories.iter().any(|n| **n == *c.name))
+                    .max_by(|a, b| a.confidence.total_cmp(&b.confidence));
+                Some(RuleScore {
                     rule,
-                    confidence: Some(c),
-                };
-            }
+                    category: best.map(|c| c.name.clone()),
+                    raw: best.map_or(0.0, |c| c.raw),
+                    confidence: best.map_or(0.0, |c| c.confidence),
+                    threshold: *threshold,
+                })
+            })
+            .collect();
+        // Stable: equal confidences keep rule order.
+        ranked.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
+        let mut ranking = SemanticRanking {
+            ranked,
+            margin: self.margin,
+            winner: None,
+            reason: None,
+        };
+        let Some(lead) = ranking.ranked.first() else {
+            ranking.reason = Some("no semantic rule admits the request".into());
+            return ranking;
+        };
+        // The margin is in similarity: confidences saturate near 1, where a real lead no longer shows.
+        let lead_by = ranking.ranked.get(1).map_or(lead.raw, |r| lead.raw - r.raw);
+        if lead.confidence < lead.threshold {
+            ranking.reason = Some(format!(
+                "best confidence {:.3} ({}) is below its threshold {}",
+                lead.confidence, lead.rule.name, lead.threshold
+            ));
+        } else if f64::from(lead_by) < self.margin {
+            ranking.reason = Some(format!(
+                "{} leads the runner-up by {:.3} in similarity, less than the margin {}",
+                lead.rule.name, lead_by, self.margin
+            ));
+        } else {
+            ranking.winner = Some(0);
         }
+        ranking
+    }
+
+    /// The default rule, if it admits `req`.
+    pub fn default_for<'a>(&'a self, req: &RequestInfo<'_>) -> Decision<'a> {
         match self
             .default
             .map(|i| &self.rules[i])
@@ -196,6 +291,11 @@ impl RouteTable {
             },
             None => Decision::NoRoute,
         }
+    }
+
+    /// The rule the path, method and headers alone select (exact, prefix, regex), if any.
+    pub fn match_path<'a>(&'a self, req: &RequestInfo<'_>) -> Option<&'a CompiledRule> {
+        self.match_static(req)
     }
 
     fn match_static(&self, req: &RequestInfo<'_>) -> Option<&CompiledRule> {

@@ -1,7 +1,26 @@
+use std::sync::Arc;
+
 use http::{HeaderMap, Method};
 use serde_json::json;
 
 use super::*;
+use crate::semantic::{CategoryScore, Scores};
+
+/// Scores as an encoder would give them: `(category, confidence)`.
+fn scores(list: &[(&str, f64)]) -> Scores {
+    Scores {
+        encoder: "test".into(),
+        fallback: None,
+        categories: list
+            .iter()
+            .map(|(n, c)| CategoryScore {
+                name: Arc::from(*n),
+                raw: *c as f32,
+                confidence: *c,
+            })
+            .collect(),
+    }
+}
 
 fn table(rules: serde_json::Value) -> RouteTable {
     let doc = json!({"gateway": {
@@ -21,14 +40,14 @@ fn route<'a>(
     method: Method,
     path: &str,
     headers: &HeaderMap,
-    text: Option<&str>,
+    text: Option<&Scores>,
 ) -> Option<&'a str> {
     let req = RequestInfo {
         method: &method,
         path,
         headers,
     };
-    match t.route(&req, text, &KeywordMatcher::default()) {
+    match t.route(&req, text) {
         Decision::Matched { rule, .. } => Some(rule.name.as_str()),
         Decision::NeedsText => Some("<needs text>"),
         Decision::NoRoute => None,
@@ -70,12 +89,18 @@ fn priority_exact_prefix_regex_semantic_default() {
             Method::GET,
             "/else",
             &h,
-            Some("write a python function")
+            Some(&scores(&[("code", 0.85)]))
         ),
         Some("sem")
     );
     assert_eq!(
-        route(&t, Method::GET, "/else", &h, Some("nothing relevant")),
+        route(
+            &t,
+            Method::GET,
+            "/else",
+            &h,
+            Some(&scores(&[("code", 0.79)]))
+        ),
         Some("def")
     );
 }
@@ -112,5 +137,44 @@ fn no_default_means_no_route_and_tags_expand() {
     assert_eq!(
         &*t.rules()[0].target.agents,
         ["a".to_string(), "b".to_string()]
+    );
+}
+
+#[test]
+fn semantic_leader_needs_its_threshold_and_the_margin() {
+    let t = table(json!([
+        {"name": "chat", "match": {"type": "semantic", "threshold": 0.82, "categories": ["conversation", "qa"]}, "target": "a"},
+        {"name": "code", "match": {"type": "semantic", "threshold": 0.78, "categories": ["code", "debug"]}, "target": "b"},
+        {"name": "def", "match": {"type": "default"}, "target": "c"}
+    ]));
+    let h = HeaderMap::new();
+    let r =
+        |s: &[(&str, f64)]| route(&t, Method::POST, "/x", &h, Some(&scores(s))).map(str::to_string);
+    // The best category of each rule counts.
+    assert_eq!(
+        r(&[("conversation", 0.2), ("qa", 0.9), ("code", 0.3)]).as_deref(),
+        Some("chat")
+    );
+    assert_eq!(
+        r(&[("debug", 0.8), ("conversation", 0.1)]).as_deref(),
+        Some("code")
+    );
+    // Below its threshold: default.
+    assert_eq!(r(&[("qa", 0.81), ("code", 0.1)]).as_deref(), Some("def"));
+    // Both qualify but their similarities are too close to tell: default (margin 0.01).
+    assert_eq!(r(&[("qa", 0.90), ("code", 0.895)]).as_deref(), Some("def"));
+    assert_eq!(r(&[("qa", 0.90), ("code", 0.88)]).as_deref(), Some("chat"));
+    let req = RequestInfo {
+        method: &Method::POST,
+        path: "/x",
+        headers: &h,
+    };
+    let ranking = t.rank_semantic(&req, &scores(&[("qa", 0.90), ("code", 0.895)]));
+    assert_eq!(ranking.winner, None);
+    assert!(ranking.reason.unwrap().contains("margin"));
+    assert_eq!(ranking.ranked[0].category.as_deref(), Some("qa"));
+    assert_eq!(
+        t.semantic_categories(),
+        ["code", "conversation", "debug", "qa"]
     );
 }
