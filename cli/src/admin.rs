@@ -153,6 +153,18 @@ pub(crate) async fn run(conn: Conn, verb: Verb) -> Result<(), Failure> {
             let r = c.nodes(NodesRequest {}).await.map_err(status)?.into_inner();
             print_json(&Value::Array(r.nodes.iter().map(node_json).collect()));
         }
+        Verb::RouteExplain(a) => {
+            let r = c
+                .get(GetRequest {
+                    version: a.version,
+                    key: String::new(),
+                })
+                .await
+                .map_err(status)?
+                .into_inner();
+            let doc = parse_json(&r.json)?;
+            print_json(&crate::explain::run(&a, &doc, r.version).await?);
+        }
         Verb::Validate(_) | Verb::ConfigEffective(_) | Verb::ApikeyNew(_) => {
             return Err(Failure::usage("not an admin verb"));
         }

@@ -92,6 +92,29 @@ pub(crate) enum Verb {
     /// Every data plane the control plane has seen.
     #[command(name = "nodes")]
     Nodes,
+    /// Show how the current config routes one request: rule, agent, endpoint and semantic scores.
+    #[command(name = "route.explain")]
+    RouteExplain(ExplainArgs),
+}
+
+/// `route.explain`.
+#[derive(Debug, Args)]
+pub(crate) struct ExplainArgs {
+    /// The request path (`/api/v1/chat`).
+    #[arg(long)]
+    pub(crate) path: String,
+    /// The method; default POST with --body, else GET.
+    #[arg(long)]
+    pub(crate) method: Option<String>,
+    /// A request header, `name:value` (repeatable).
+    #[arg(long = "header", value_name = "NAME:VALUE")]
+    pub(crate) headers: Vec<String>,
+    /// The request body (JSON text, or `@file`).
+    #[arg(long)]
+    pub(crate) body: Option<String>,
+    /// A stored version instead of head.
+    #[arg(long)]
+    pub(crate) version: Option<u64>,
 }
 
 /// `validate`.

@@ -8,6 +8,7 @@
 mod admin;
 mod apikey;
 mod args;
+mod explain;
 mod local;
 mod output;
 mod up;

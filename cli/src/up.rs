@@ -447,6 +447,10 @@ fn print_banner(args: &UpArgs, agents: &[SocketAddr]) {
         format!(
             "  curl -s -X POST {base}/ask -H 'Content-Type: application/json' -d '{{\"message\": \"帮我写一个 Python 函数\"}}'"
         ),
+        "  # why it went there: the rule, the agent, each category's similarity and confidence:".to_string(),
+        format!(
+            "  openclaw gateway{server} route.explain --path /ask --body '{{\"message\": \"帮我写一个 Python 函数\"}}'"
+        ),
         "  # a rule with requiresAuth: 401 without the key, 200 with it:".to_string(),
         format!("  curl -s -i {base}/api/v1/admin/stats | head -1"),
         format!(
