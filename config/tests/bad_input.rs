@@ -147,14 +147,7 @@ fn several_at_once_are_all_reported_with_original_indices() {
         "gateway.routing.rules[0].target: must name an agent",
         "gateway.routing.rules[0].match.categories[0]: names no category",
     ];
-    for w in want {
-        assert!(
-            p.iter().any(|l| l.starts_with(w)),
-            "missing {w:?} in\n{}",
-            p.join("\n")
-        );
-    }
-    assert_eq!(p.len(), want.len(), "{}", p.join("\n"));
+    assert_exactly(&p, &want);
 }
 
 #[test]
@@ -231,14 +224,7 @@ fn semantic_settings_are_checked_by_name() {
         "gateway.routing.semantic.openai.timeout: must be within 1ms..=10s",
         "gateway.routing.semantic.model2vec: is only used when encoder is model2vec, not openai",
     ];
-    for w in want {
-        assert!(
-            p.iter().any(|l| l.starts_with(w)),
-            "missing {w:?} in\n{}",
-            p.join("\n")
-        );
-    }
-    assert_eq!(p.len(), want.len(), "{}", p.join("\n"));
+    assert_exactly(&p, &want);
     assert!(!p.join("\n").contains("sk-plain-secret"));
     let p = problems(json!({"gateway": {"routing": {"semantic": {"encoder": "neural"}}}}));
     assert!(
@@ -252,4 +238,16 @@ fn semantic_settings_are_checked_by_name() {
         ),
         "{p:?}"
     );
+}
+
+/// Every line of `want` starts one of the problems `p`, and there are no others.
+fn assert_exactly(p: &[String], want: &[&str]) {
+    for w in want {
+        assert!(
+            p.iter().any(|l| l.starts_with(w)),
+            "missing {w:?} in\n{}",
+            p.join("\n")
+        );
+    }
+    assert_eq!(p.len(), want.len(), "{}", p.join("\n"));
 }

@@ -181,13 +181,29 @@ impl Drop for TestAgent {
     }
 }
 
-fn serve(listener: std::net::TcpListener, state: Arc<State>, mut shutdown: oneshot::Receiver<()>) {
+fn serve(listener: std::net::TcpListener, state: Arc<State>, shutdown: oneshot::Receiver<()>) {
+    serve_http(listener, shutdown, move |req| handle(state.clone(), req));
+}
+
+/// Serves HTTP/1.1 and h2c with `handle` on a one-thread runtime of its own until `shutdown` fires;
+/// then closes the listener and every connection (dropping the runtime cancels streams still running).
+pub(crate) fn serve_http<F, Fut, B>(
+    listener: std::net::TcpListener,
+    mut shutdown: oneshot::Receiver<()>,
+    handle: F,
+) where
+    F: Fn(Request<Incoming>) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = Result<Response<B>, Infallible>> + Send + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .expect("agent runtime");
+        .expect("test server runtime");
     rt.block_on(async move {
-        let listener = tokio::net::TcpListener::from_std(listener).expect("agent listener");
+        let listener = tokio::net::TcpListener::from_std(listener).expect("test server listener");
         let mut conns = tokio::task::JoinSet::new();
         loop {
             tokio::select! {
@@ -195,9 +211,9 @@ fn serve(listener: std::net::TcpListener, state: Arc<State>, mut shutdown: onesh
                 accepted = listener.accept() => {
                     let Ok((stream, _)) = accepted else { continue };
                     let _ = stream.set_nodelay(true);
-                    let st = state.clone();
+                    let handle = handle.clone();
                     conns.spawn(async move {
-                        let svc = service_fn(move |req| handle(st.clone(), req));
+                        let svc = service_fn(handle);
                         let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                             .serve_connection(TokioIo::new(stream), svc)
                             .await;
@@ -210,7 +226,6 @@ fn serve(listener: std::net::TcpListener, state: Arc<State>, mut shutdown: onesh
         conns.abort_all();
         while conns.join_next().await.is_some() {}
     });
-    // Dropping the runtime cancels the stream writers and h2 tasks still running.
     drop(rt);
 }
 

@@ -15,11 +15,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
 use hyper::{Request, Response};
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
+
+use crate::agent::serve_http;
 
 const DIM: usize = 64;
 const CODE: &[&str] = &[
@@ -71,7 +71,7 @@ impl EmbeddingServer {
         let st = state.clone();
         let thread = std::thread::Builder::new()
             .name("embeddings".into())
-            .spawn(move || serve(listener, st, rx))
+            .spawn(move || serve_http(listener, rx, move |req| handle(st.clone(), req)))
             .expect("spawn embeddings thread");
         Self {
             addr,
@@ -132,35 +132,6 @@ fn embed(text: &str) -> Vec<f64> {
         v[2 + h % (DIM - 2)] += 0.3;
     }
     v
-}
-
-fn serve(listener: std::net::TcpListener, state: Arc<State>, mut shutdown: oneshot::Receiver<()>) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("embeddings runtime");
-    rt.block_on(async move {
-        let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-        let mut conns = tokio::task::JoinSet::new();
-        loop {
-            tokio::select! {
-                _ = &mut shutdown => break,
-                accepted = listener.accept() => {
-                    let Ok((stream, _)) = accepted else { continue };
-                    let st = state.clone();
-                    conns.spawn(async move {
-                        let svc = service_fn(move |req| handle(st.clone(), req));
-                        let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                            .serve_connection(TokioIo::new(stream), svc)
-                            .await;
-                    });
-                }
-                Some(_) = conns.join_next(), if !conns.is_empty() => {}
-            }
-        }
-        conns.abort_all();
-        while conns.join_next().await.is_some() {}
-    });
 }
 
 async fn handle(
