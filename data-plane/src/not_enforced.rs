@@ -11,10 +11,9 @@ pub(crate) fn not_enforced(g: &Gateway) -> Vec<String> {
     if g.http.rate_limit.enabled {
         push("http.rateLimit");
     }
-    // Request heads are bounded by `read` (slowloris) and writes by `write`; each read of a request
-    // body and idle keep-alive connections are not bounded yet.
+    // Request heads are bounded by `read` (slowloris), writes by `write`, quiet connections by `idle`;
+    // each read of a request body is not bounded yet.
     push("http.timeouts.read (request bodies)");
-    push("http.timeouts.idle");
     if g.performance.event_loop == EventLoop::IoUring {
         push("performance.eventLoop");
     }

@@ -401,6 +401,22 @@ impl HttpConn {
         })
     }
 
+    /// True when the server closes the connection within `wait` (end of stream); false when it stays
+    /// open (or sends something).
+    pub fn closed_within(&mut self, wait: Duration) -> bool {
+        use std::io::BufRead;
+        let stream = self.reader.get_ref();
+        if stream.set_read_timeout(Some(wait)).is_err() {
+            return false;
+        }
+        let closed = match self.reader.fill_buf() {
+            Ok(buf) => buf.is_empty(),
+            Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+        };
+        let _ = self.reader.get_ref().set_read_timeout(Some(IO_TIMEOUT));
+        closed
+    }
+
     /// Sends a request and reads the whole response.
     pub fn request(
         &mut self,

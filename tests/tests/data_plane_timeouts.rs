@@ -1,7 +1,7 @@
 //! The listener's time bounds through the real binary: a slowloris client is cut off at
 //! `http.timeouts.read`, a client that stops reading at `write` while a slow but flowing stream lives
-//! on, and SIGTERM drains a running stream while refusing new
-//! connections.
+//! on, idle keep-alive connections are closed at `idle` while busy ones stay, and SIGTERM drains a
+//! running stream while refusing new connections.
 
 #![allow(clippy::unwrap_used)] // Test helpers may panic: a panic is a test failure.
 
@@ -9,7 +9,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use openclaw_e2e::{AgentOptions, DataPlane, TestAgent};
+use openclaw_e2e::{AgentOptions, DataPlane, HttpConn, TestAgent};
 use serde_json::json;
 
 fn config(agent: &TestAgent, read: &str) -> serde_json::Value {
@@ -132,6 +132,49 @@ fn a_slow_but_flowing_stream_outlives_the_write_timeout() {
     s.read_to_end(&mut out).unwrap();
     let body = String::from_utf8_lossy(&out);
     assert!(body.contains("chunk-3"), "the stream was cut short: {body}");
+}
+
+#[test]
+fn idle_keep_alive_connections_are_closed_and_busy_ones_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let agent = TestAgent::start("idle");
+    let dp = DataPlane::standalone(
+        dir.path(),
+        config_with(agent.config_entry(&[]), "idle", json!({"idle": "1s"})),
+    );
+    let mut quiet = HttpConn::connect(dp.addr).unwrap();
+    let mut busy = HttpConn::connect(dp.addr).unwrap();
+    assert_eq!(quiet.request("GET", "/a", &[], b"").unwrap().status, 200);
+    let served = Instant::now();
+    // The busy connection sends a request every 300 ms for 3 s: never idle for 1 s, never closed.
+    while served.elapsed() < Duration::from_secs(3) {
+        let r = busy.request("GET", "/b", &[], b"").unwrap();
+        assert_eq!(r.status, 200);
+        assert_ne!(r.header("connection"), Some("close"));
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    // The quiet one was closed by the gateway (within 1 s + a quarter), and well before the 3 s.
+    assert!(
+        quiet.closed_within(Duration::from_millis(100)),
+        "idle connection still open"
+    );
+    assert!(
+        !busy.closed_within(Duration::from_millis(100)),
+        "busy connection was closed"
+    );
+    // A fresh connection left alone closes between 1 s and 2 s.
+    let mut fresh = HttpConn::connect(dp.addr).unwrap();
+    let opened = Instant::now();
+    assert!(
+        !fresh.closed_within(Duration::from_millis(800)),
+        "closed before idle"
+    );
+    assert!(fresh.closed_within(Duration::from_secs(2)), "never closed");
+    assert!(
+        opened.elapsed() < Duration::from_millis(2000),
+        "{:?}",
+        opened.elapsed()
+    );
 }
 
 #[test]

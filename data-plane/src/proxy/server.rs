@@ -1,14 +1,17 @@
 //! Accepting client connections (HTTP/1.1 and HTTP/2 on one port: h2 via ALPN over TLS, h2c with prior
-//! knowledge on plain TCP) and draining them on shutdown.
+//! knowledge on plain TCP), closing the ones idle for `http.timeouts.idle`, and draining them on
+//! shutdown.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
 
 use super::handler::{Conn, handle};
 use super::timed_io::TimedIo;
@@ -39,7 +42,10 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: impl Fu
     builder
         .http2()
         .max_header_list_size(u32::try_from(2 * max_header).unwrap_or(u32::MAX));
-    let graceful = GracefulShutdown::new();
+    // Shutdown reaches every connection through `stop`; each holds a clone of `open` until it ends, so
+    // the drain is over when the receiver sees every sender gone.
+    let (stop_tx, stop) = watch::channel(false);
+    let (open, mut all_closed) = mpsc::channel::<()>(1);
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -58,20 +64,27 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: impl Fu
         let guard = shared.metrics.connection();
         let svc_shared = shared.clone();
         let builder = builder.clone();
-        let watcher = graceful.watcher();
+        let mut stop = stop.clone();
+        let open = open.clone();
         // The TLS config in force at accept time; later certificate reloads apply to later connections.
         let acceptor = shared.tls.as_ref().map(|t| t.acceptor());
-        let (handshake_timeout, write_timeout) = shared.current.load().as_ref().map_or(
-            (Duration::from_secs(30), Duration::from_secs(60)),
+        let (handshake_timeout, write_timeout, idle) = shared.current.load().as_ref().map_or(
+            (
+                Duration::from_secs(30),
+                Duration::from_secs(60),
+                Duration::from_secs(120),
+            ),
             |t| {
                 let to = &t.gateway.http.timeouts;
-                (to.read.get(), to.write.get())
+                (to.read.get(), to.write.get(), to.idle.get())
             },
         );
         let stream = TimedIo::new(stream, write_timeout);
+        let activity = stream.activity();
         // The handshake runs in the connection's task so one slow client never blocks accepting.
         tokio::spawn(async move {
             let _guard = guard;
+            let _open = open;
             let conn = Conn::new(peer, if acceptor.is_some() { "https" } else { "http" });
             // Boxed per request: hyper keeps a connection's service-future slot allocated while the
             // connection idles, so an unboxed future (~1.9 kB) would stay resident per keep-alive client.
@@ -80,13 +93,9 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: impl Fu
             });
             let result = match acceptor {
                 None => {
-                    watcher
-                        .watch(
-                            builder
-                                .serve_connection_with_upgrades(TokioIo::new(stream), svc)
-                                .into_owned(),
-                        )
-                        .await
+                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
+                    tokio::pin!(conn);
+                    drive(conn, |c| c.graceful_shutdown(), &activity, idle, &mut stop).await
                 }
                 Some(acceptor) => {
                     let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(stream))
@@ -102,13 +111,9 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: impl Fu
                             return;
                         }
                     };
-                    watcher
-                        .watch(
-                            builder
-                                .serve_connection_with_upgrades(TokioIo::new(tls), svc)
-                                .into_owned(),
-                        )
-                        .await
+                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), svc);
+                    tokio::pin!(conn);
+                    drive(conn, |c| c.graceful_shutdown(), &activity, idle, &mut stop).await
                 }
             };
             if let Err(e) = result {
@@ -117,6 +122,8 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: impl Fu
         });
     }
     drop(listener);
+    let _ = stop_tx.send(true);
+    drop(open);
     let deadline = shared
         .current
         .load()
@@ -128,10 +135,59 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: impl Fu
         deadline_secs = deadline.as_secs_f64(),
         "draining connections"
     );
-    if tokio::time::timeout(deadline, graceful.shutdown())
+    if tokio::time::timeout(deadline, all_closed.recv())
         .await
         .is_err()
     {
         tracing::warn!("drain deadline passed: closing the remaining connections");
+    }
+}
+
+/// Runs one connection to its end. On shutdown, or once no byte has moved either way for `idle`, it is
+/// shut down gracefully: a request in progress still completes, then the connection closes.
+async fn drive<C, E>(
+    mut conn: Pin<&mut C>,
+    graceful: impl Fn(Pin<&mut C>),
+    activity: &AtomicU64,
+    idle: Duration,
+    stop: &mut watch::Receiver<bool>,
+) -> Result<(), E>
+where
+    C: Future<Output = Result<(), E>>,
+{
+    // The watchdog looks four times per `idle`, so a quiet connection closes within 1.25 × `idle`;
+    // the I/O path only bumps a counter.
+    let tick = (idle / 4).max(Duration::from_millis(10));
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + tick, tick);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut seen = activity.load(Ordering::Relaxed);
+    let mut quiet = Duration::ZERO;
+    let mut closing = *stop.borrow();
+    if closing {
+        graceful(conn.as_mut());
+    }
+    loop {
+        tokio::select! {
+            result = conn.as_mut() => return result,
+            changed = stop.changed(), if !closing => {
+                // A dropped sender also means the server is going away.
+                let _ = changed;
+                closing = true;
+                graceful(conn.as_mut());
+            }
+            _ = ticks.tick(), if !closing => {
+                let now = activity.load(Ordering::Relaxed);
+                if now == seen {
+                    quiet += tick;
+                    if quiet >= idle {
+                        closing = true;
+                        graceful(conn.as_mut());
+                    }
+                } else {
+                    seen = now;
+                    quiet = Duration::ZERO;
+                }
+            }
+        }
     }
 }

@@ -1,8 +1,11 @@
 //! A time bound on a client connection's writes: each write must finish within `http.timeouts.write`,
-//! so a client that stops reading is cut off while a slow but flowing stream lives on.
+//! so a client that stops reading is cut off while a slow but flowing stream lives on. It also counts
+//! the reads and writes that moved bytes, so the connection's idle watchdog can tell a quiet one.
 
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -14,6 +17,7 @@ pub(crate) struct TimedIo<T> {
     inner: T,
     write_timeout: Duration,
     write_deadline: Option<Pin<Box<Sleep>>>,
+    activity: Arc<AtomicU64>,
 }
 
 // === impl TimedIo ===
@@ -25,7 +29,17 @@ impl<T> TimedIo<T> {
             inner,
             write_timeout,
             write_deadline: None,
+            activity: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// A count that grows with every read or write that moved bytes.
+    pub(crate) fn activity(&self) -> Arc<AtomicU64> {
+        self.activity.clone()
+    }
+
+    fn moved(&self) {
+        self.activity.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Turns a pending write into an error once it has waited past the write timeout.
@@ -50,7 +64,12 @@ impl<T: AsyncRead + Unpin> AsyncRead for TimedIo<T> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.moved();
+        }
+        r
     }
 }
 
@@ -63,6 +82,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for TimedIo<T> {
         match Pin::new(&mut self.inner).poll_write(cx, data) {
             Poll::Ready(r) => {
                 self.write_deadline = None;
+                self.moved();
                 Poll::Ready(r)
             }
             Poll::Pending => self.write_pending(cx).map(Err),
@@ -77,6 +97,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for TimedIo<T> {
         match Pin::new(&mut self.inner).poll_write_vectored(cx, bufs) {
             Poll::Ready(r) => {
                 self.write_deadline = None;
+                self.moved();
                 Poll::Ready(r)
             }
             Poll::Pending => self.write_pending(cx).map(Err),
