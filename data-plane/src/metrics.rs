@@ -28,6 +28,7 @@ pub const ERROR_KINDS: &[&str] = &[
     "headers_too_large",
     "cors_refused",
     "overloaded",
+    "request_timeout",
 ];
 
 /// Response status classes used as the `code` label.

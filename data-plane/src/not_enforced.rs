@@ -11,9 +11,6 @@ pub(crate) fn not_enforced(g: &Gateway) -> Vec<String> {
     if g.http.rate_limit.enabled {
         push("http.rateLimit");
     }
-    // Request heads are bounded by `read` (slowloris), writes by `write`, quiet connections by `idle`;
-    // each read of a request body is not bounded yet.
-    push("http.timeouts.read (request bodies)");
     if g.performance.event_loop == EventLoop::IoUring {
         push("performance.eventLoop");
     }

@@ -401,6 +401,11 @@ impl HttpConn {
         })
     }
 
+    /// The socket, for writing raw bytes (a request sent piece by piece).
+    pub fn raw(&self) -> TcpStream {
+        self.reader.get_ref().try_clone().expect("clone socket")
+    }
+
     /// True when the server closes the connection within `wait` (end of stream); false when it stays
     /// open (or sends something).
     pub fn closed_within(&mut self, wait: Duration) -> bool {

@@ -178,6 +178,48 @@ fn idle_keep_alive_connections_are_closed_and_busy_ones_kept() {
 }
 
 #[test]
+fn a_client_that_stops_sending_its_body_gets_408_at_the_read_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let agent = TestAgent::start("a");
+    let dp = DataPlane::standalone(dir.path(), config(&agent, "1s"));
+    for head in [
+        "POST /x HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n0123456789",
+        "POST /x HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\na\r\n0123456789\r\n",
+    ] {
+        let mut conn = HttpConn::connect(dp.addr).unwrap();
+        let started = Instant::now();
+        // Bytes trickle in every 600 ms (within the timeout), then stop.
+        let mut raw = conn.raw();
+        raw.write_all(head.as_bytes()).unwrap();
+        for _ in 0..2 {
+            std::thread::sleep(Duration::from_millis(600));
+            let more: &[u8] = if head.contains("chunked") {
+                b"1\r\nx\r\n"
+            } else {
+                b"x"
+            };
+            raw.write_all(more).unwrap();
+        }
+        let (status, headers) = conn.read_head().unwrap();
+        let waited = started.elapsed();
+        assert_eq!(status, 408, "{head:?}");
+        assert!(
+            headers
+                .iter()
+                .any(|(k, v)| k == "connection" && v == "close")
+        );
+        assert!(
+            waited >= Duration::from_millis(2100) && waited < Duration::from_secs(4),
+            "answered after {waited:?}"
+        );
+    }
+    assert!(
+        dp.metrics()
+            .contains("gateway_error_total{kind=\"request_timeout\"} 2")
+    );
+}
+
+#[test]
 fn a_slowloris_client_is_cut_off_at_the_read_timeout() {
     let dir = tempfile::tempdir().unwrap();
     let agent = TestAgent::start("a");

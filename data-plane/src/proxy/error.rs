@@ -42,6 +42,9 @@ pub(crate) enum ProxyError {
     /// A CORS preflight from an origin, or for a method, that `http.cors` does not allow.
     #[error("cross-origin request not allowed")]
     CorsRefused,
+    /// The client stopped sending its request body for `http.timeouts.read`.
+    #[error("request body not received in time (nothing for {0:?})")]
+    RequestTimeout(std::time::Duration),
     /// `performance.maxConcurrentRequests` requests are in flight already.
     #[error("too many requests in flight, retry later")]
     Overloaded,
@@ -64,6 +67,7 @@ impl ProxyError {
             Self::HeadersTooLarge(_) => "headers_too_large",
             Self::CorsRefused => "cors_refused",
             Self::Overloaded => "overloaded",
+            Self::RequestTimeout(_) => "request_timeout",
         }
     }
 
@@ -80,6 +84,7 @@ impl ProxyError {
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::CorsRefused => StatusCode::FORBIDDEN,
+            Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
         }
     }
 
@@ -110,7 +115,7 @@ impl ProxyError {
         ) {
             h.insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
-        if matches!(self, Self::PayloadTooLarge(_)) {
+        if matches!(self, Self::PayloadTooLarge(_) | Self::RequestTimeout(_)) {
             // The rest of the body is never read: the connection cannot carry another request.
             h.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
         }
@@ -130,6 +135,11 @@ mod tests {
             (ProxyError::HeadersTooLarge(10), 431, "headers_too_large"),
             (ProxyError::CorsRefused, 403, "cors_refused"),
             (ProxyError::Overloaded, 503, "overloaded"),
+            (
+                ProxyError::RequestTimeout(std::time::Duration::from_secs(1)),
+                408,
+                "request_timeout",
+            ),
         ] {
             assert_eq!(e.kind(), kind);
             assert!(

@@ -13,6 +13,7 @@ use http::{HeaderValue, Request, Response, Uri};
 use hyper::body::Incoming;
 
 use super::body::{Peeked, ProxyBody, full, hold, requested_agent};
+use super::body_timeout::{Stalled, time_reads};
 use super::concurrency::InFlightGuard;
 use super::cors::{self, CorsCheck};
 use super::endpoints;
@@ -66,6 +67,8 @@ struct Admitted {
     in_flight: Option<InFlightGuard>,
     /// Set when a body of unknown length grew past `maxBodySize`.
     tripwire: Option<Tripwire>,
+    /// Set when the client stopped sending its body for `http.timeouts.read`.
+    stalled: Stalled,
 }
 
 /// The outcome of a proxied request, for the access log and metrics (borrowing the table).
@@ -172,9 +175,22 @@ async fn admit<'t>(
         Ok(b) => b,
         Err(e) => return fail(NO_ROUTE, None, e),
     };
+    let stalled = Stalled::default();
+    // A gRPC stream may rightly be quiet from the client's side while the server streams: its body
+    // reads are not timed.
+    let grpc = parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
+    let body = if grpc {
+        body
+    } else {
+        time_reads(body, t.gateway.http.timeouts.read.get(), stalled.clone())
+    };
     let admitted = Admitted {
         in_flight,
         tripwire,
+        stalled,
     };
     proxy(shared, t, conn, parts, body, admitted, rid).await
 }
@@ -191,6 +207,7 @@ async fn proxy<'t>(
     let Admitted {
         mut in_flight,
         tripwire,
+        stalled,
     } = admitted;
     let mut body = ReqBody::Untouched(body);
     let info = RequestInfo {
@@ -302,6 +319,11 @@ async fn proxy<'t>(
                     agent: Some(ep),
                     result: Ok(resp),
                 };
+            }
+            // The client stopped sending its body: the agent never saw its end.
+            Err(_) if stalled.tripped() => {
+                let read = t.gateway.http.timeouts.read.get();
+                return fail(&rule.name, Some(ep), ProxyError::RequestTimeout(read));
             }
             // The body grew past the limit and hyper aborted the request: the agent never saw its end.
             Err(_) if tripwire.as_ref().is_some_and(Tripwire::tripped) => {

@@ -74,10 +74,13 @@ where
 }
 
 /// The error of a request body that could not be read: 413 when it is the counting body refusing to
-/// go past the limit, else 400.
+/// go past the limit, 408 when the client stopped sending, else 400.
 pub(crate) fn body_error(e: BoxError) -> ProxyError {
-    match e.downcast_ref::<TooLarge>() {
-        Some(TooLarge(max)) => ProxyError::PayloadTooLarge(*max),
+    if let Some(TooLarge(max)) = e.downcast_ref::<TooLarge>() {
+        return ProxyError::PayloadTooLarge(*max);
+    }
+    match e.downcast_ref::<super::body_timeout::ReadTimedOut>() {
+        Some(t) => ProxyError::RequestTimeout(t.0),
         None => ProxyError::BadBody(e.to_string()),
     }
 }
