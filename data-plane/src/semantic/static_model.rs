@@ -64,6 +64,9 @@ impl StaticEncoder {
         model: &[u8],
         config: &[u8],
     ) -> Result<Self, String> {
+        // One text at a time on the caller's thread: tokenizers would otherwise hand every text to a
+        // rayon pool of its own (threads beside the runtime's, and a cross-thread hop per request).
+        tokenizers::utils::parallelism::set_parallelism(false);
         // A malformed file must be an error, never a crash of the node: contain panics of the loader.
         let loaded = std::panic::catch_unwind(|| {
             StaticModel::from_bytes(tokenizer, model, config, Some(true))
