@@ -1,7 +1,9 @@
 //! A config's semantic index: the utterance vectors (or BM25 postings) of every category its rules use,
 //! computed when the config is compiled, and each encoder's calibration. A request's text is encoded once
 //! (and cached by hash); each category's raw score is the mean of its `topK` best utterance
-//! similarities, turned into a calibrated confidence.
+//! similarities, and its lead over the same score against the off-topic requests is turned into a
+//! calibrated confidence (the calibration is fitted on the whole library, so it does not change with
+//! the categories the rules happen to use).
 
 use std::hash::{Hash, Hasher};
 use std::ops::Range;
