@@ -329,6 +329,20 @@ impl Drop for DataPlane {
 // === impl HttpResponse ===
 
 impl HttpResponse {
+    /// The agent that answered a proxied 200 (`x-agent-id`); panics with the response otherwise.
+    pub fn served_by(&self) -> String {
+        assert_eq!(
+            self.status,
+            200,
+            "expected a proxied 200, got: {} {}",
+            self.status,
+            self.text()
+        );
+        self.agent()
+            .unwrap_or_else(|| panic!("no x-agent-id: {:?} {}", self.headers, self.text()))
+            .to_string()
+    }
+
     /// The first value of header `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers

@@ -16,20 +16,6 @@ fn doc(agents: &[(&TestAgent, &[&str])], rules: Value) -> Value {
     }})
 }
 
-/// Which agent answered, failing with the response when none did.
-fn served_by(r: &HttpResponse) -> String {
-    assert_eq!(
-        r.status,
-        200,
-        "expected a proxied 200, got: {} {}",
-        r.status,
-        r.text()
-    );
-    r.agent()
-        .unwrap_or_else(|| panic!("no x-agent-id: {:?} {}", r.headers, r.text()))
-        .to_string()
-}
-
 fn post_json(dp: &DataPlane, path: &str, body: Value) -> HttpResponse {
     dp.request(
         "POST",
@@ -79,7 +65,7 @@ fn match_kinds_follow_priority_not_rule_order() {
     ];
     for (path, agent, rule) in cases {
         let r = dp.get(path);
-        assert_eq!(served_by(&r), *agent, "GET {path}");
+        assert_eq!(r.served_by(), *agent, "GET {path}");
         assert_eq!(r.header("x-openclaw-route"), Some(*rule), "GET {path}");
         assert_eq!(r.json()["path"], *path, "the agent sees the original path");
     }
@@ -91,7 +77,7 @@ fn match_kinds_follow_priority_not_rule_order() {
     // Semantic: code text reaches the code agent, other text the default rule.
     let code = json!({"message": "write a python function to reverse a list"});
     let r = post_json(&dp, "/ask", code.clone());
-    assert_eq!(served_by(&r), "ag-code");
+    assert_eq!(r.served_by(), "ag-code");
     assert_eq!(r.header("x-openclaw-route"), Some("r-semantic"));
     assert_eq!(
         r.json()["body"],
@@ -103,15 +89,15 @@ fn match_kinds_follow_priority_not_rule_order() {
         "/ask",
         json!({"message": "tell me about the history of rome"}),
     );
-    assert_eq!(served_by(&r), "ag-default");
+    assert_eq!(r.served_by(), "ag-default");
 
     // Path matches outrank semantic ones even when the text is about code.
     assert_eq!(
-        served_by(&post_json(&dp, "/agents/x/chat", code.clone())),
+        post_json(&dp, "/agents/x/chat", code.clone()).served_by(),
         "ag-regex1"
     );
     assert_eq!(
-        served_by(&post_json(&dp, "/api/v1/other", code)),
+        post_json(&dp, "/api/v1/other", code).served_by(),
         "ag-prefix"
     );
 }
@@ -137,23 +123,25 @@ fn methods_and_headers_conditions_skip_to_the_next_candidate() {
         ),
     );
     assert_eq!(
-        served_by(&dp.request("POST", "/api/v1/submit", &[], b"x")),
+        dp.request("POST", "/api/v1/submit", &[], b"x").served_by(),
         "ag-post"
     );
-    assert_eq!(served_by(&dp.get("/api/v1/submit")), "ag-any");
+    assert_eq!(dp.get("/api/v1/submit").served_by(), "ag-any");
     assert_eq!(
-        served_by(&dp.request("PUT", "/api/v1/submit", &[], b"x")),
+        dp.request("PUT", "/api/v1/submit", &[], b"x").served_by(),
         "ag-any"
     );
     assert_eq!(
-        served_by(&dp.request("GET", "/api/v1/tenant/a", &[("X-Tenant", "gold")], b"")),
+        dp.request("GET", "/api/v1/tenant/a", &[("X-Tenant", "gold")], b"")
+            .served_by(),
         "ag-gold"
     );
     assert_eq!(
-        served_by(&dp.request("GET", "/api/v1/tenant/a", &[("x-tenant", "silver")], b"")),
+        dp.request("GET", "/api/v1/tenant/a", &[("x-tenant", "silver")], b"")
+            .served_by(),
         "ag-default"
     );
-    assert_eq!(served_by(&dp.get("/api/v1/tenant/a")), "ag-default");
+    assert_eq!(dp.get("/api/v1/tenant/a").served_by(), "ag-default");
 }
 
 #[test]
@@ -202,9 +190,9 @@ fn requires_auth_wants_a_known_bearer_key() {
         &[("Authorization", "Bearer secret-key")],
         b"",
     );
-    assert_eq!(served_by(&ok), "ag-admin");
+    assert_eq!(ok.served_by(), "ag-admin");
     // Rules without requiresAuth need no key.
-    assert_eq!(served_by(&dp.get("/api/v1/open")), "ag-open");
+    assert_eq!(dp.get("/api/v1/open").served_by(), "ag-open");
 }
 
 #[test]
@@ -224,7 +212,7 @@ fn agent_override_only_where_the_rule_allows_it() {
     );
     let by_body = json!({"message": "hello", "agent": "ag-special", "stream": false});
     let r = post_json(&dp, "/api/v1/chat", by_body.clone());
-    assert_eq!(served_by(&r), "ag-special", "body field `agent`");
+    assert_eq!(r.served_by(), "ag-special", "body field `agent`");
     assert_eq!(
         r.json()["body"],
         by_body.to_string(),
@@ -236,15 +224,15 @@ fn agent_override_only_where_the_rule_allows_it() {
         &[("x-openclaw-agent", "ag-special")],
         b"",
     );
-    assert_eq!(served_by(&r), "ag-special", "header x-openclaw-agent");
+    assert_eq!(r.served_by(), "ag-special", "header x-openclaw-agent");
     assert_eq!(
-        served_by(&post_json(&dp, "/api/v1/chat", json!({"message": "hello"}))),
+        post_json(&dp, "/api/v1/chat", json!({"message": "hello"})).served_by(),
         "ag-chat"
     );
 
     // The rule without allowAgentOverride ignores both.
     assert_eq!(
-        served_by(&post_json(&dp, "/api/v1/locked", by_body)),
+        post_json(&dp, "/api/v1/locked", by_body).served_by(),
         "ag-chat"
     );
     let r = dp.request(
@@ -253,7 +241,7 @@ fn agent_override_only_where_the_rule_allows_it() {
         &[("x-openclaw-agent", "ag-special")],
         b"",
     );
-    assert_eq!(served_by(&r), "ag-chat");
+    assert_eq!(r.served_by(), "ag-chat");
 
     // Naming an unknown agent where overrides are allowed is a client error.
     let r = dp.request("GET", "/api/v1/chat", &[("x-openclaw-agent", "ghost")], b"");
@@ -275,7 +263,7 @@ fn tag_target_spreads_over_every_tagged_agent() {
         ),
     );
     for i in 0..20 {
-        let a = served_by(&dp.get(&format!("/pool/{i}")));
+        let a = dp.get(&format!("/pool/{i}")).served_by();
         assert!(a == "ag-pool-1" || a == "ag-pool-2", "{a}");
     }
     assert!(
@@ -300,12 +288,12 @@ fn fallback_answers_when_the_target_refuses_connections() {
             json!([{"name": "fb", "match": {"type": "prefix", "pattern": "/api/v1/fb"}, "target": "ag-primary", "fallback": "ag-backup"}]),
         ),
     );
-    assert_eq!(served_by(&dp.get("/api/v1/fb")), "ag-primary");
+    assert_eq!(dp.get("/api/v1/fb").served_by(), "ag-primary");
     primary.stop();
     for i in 0..5 {
         let r = dp.get(&format!("/api/v1/fb/{i}"));
         assert_eq!(
-            served_by(&r),
+            r.served_by(),
             "ag-backup",
             "request {i} after the target stopped"
         );
@@ -344,7 +332,7 @@ fn no_rule_and_no_default_is_a_json_404_naming_the_path() {
         "{body}"
     );
     assert_eq!(a.requests(), 0);
-    assert_eq!(served_by(&dp.get("/only")), "ag-a");
+    assert_eq!(dp.get("/only").served_by(), "ag-a");
 }
 
 #[test]
@@ -371,7 +359,7 @@ fn forwarded_headers_are_added_and_hop_by_hop_ones_stripped() {
         ],
         b"",
     );
-    assert_eq!(served_by(&r), "ag-a");
+    assert_eq!(r.served_by(), "ag-a");
     assert_eq!(r.header("x-request-id"), Some("rid-123"), "echoed");
     let seen = a.last_headers();
     assert!(

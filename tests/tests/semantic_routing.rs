@@ -65,11 +65,6 @@ fn ask(dp: &DataPlane, text: &str) -> HttpResponse {
     )
 }
 
-fn served_by(r: &HttpResponse) -> String {
-    assert_eq!(r.status, 200, "{}", r.text());
-    r.agent().unwrap().to_string()
-}
-
 fn metric(dp: &DataPlane, name: &str) -> f64 {
     dp.metrics()
         .lines()
@@ -88,12 +83,12 @@ fn seed_example_routes_chinese_and_english_by_meaning() {
         "write a Python function to reverse a list",
     ] {
         let r = ask(&dp, text);
-        assert_eq!(served_by(&r), "agent-code-001", "{text}");
+        assert_eq!(r.served_by(), "agent-code-001", "{text}");
         assert_eq!(r.header("x-openclaw-route"), Some("code-route"), "{text}");
     }
     for text in ["你好，今天天气怎么样", "hello, how are you?"] {
         let r = ask(&dp, text);
-        assert_eq!(served_by(&r), "agent-chat-001", "{text}");
+        assert_eq!(r.served_by(), "agent-chat-001", "{text}");
     }
     // The body reaches the agent unchanged; an OpenAI-style body is read from its last user message.
     let openai = json!({"model": "m", "messages": [
@@ -107,11 +102,11 @@ fn seed_example_routes_chinese_and_english_by_meaning() {
         &[("Content-Type", "application/json")],
         openai.to_string().as_bytes(),
     );
-    assert_eq!(served_by(&r), "agent-code-001");
+    assert_eq!(r.served_by(), "agent-code-001");
     assert_eq!(r.json()["body"], openai.to_string());
     // Off-topic text and bodies without text fall to the default rule.
     assert_eq!(
-        served_by(&ask(&dp, "请帮我把客厅的灯关掉")),
+        ask(&dp, "请帮我把客厅的灯关掉").served_by(),
         "agent-default"
     );
     let r = dp.request(
@@ -120,7 +115,7 @@ fn seed_example_routes_chinese_and_english_by_meaning() {
         &[("Content-Type", "application/json")],
         b"{\"n\": 1}",
     );
-    assert_eq!(served_by(&r), "agent-default");
+    assert_eq!(r.served_by(), "agent-default");
     assert_eq!(
         metric(&dp, "gateway_semantic_skipped_total{reason=\"no_text\"}"),
         1.0
@@ -139,7 +134,7 @@ fn bodies_over_the_semantic_size_limit_skip_matching() {
     );
     let long = format!("write a python function {}", "x".repeat(2000));
     let r = ask(&dp, &long);
-    assert_eq!(served_by(&r), "agent-default");
+    assert_eq!(r.served_by(), "agent-default");
     assert!(
         r.json()["body"].as_str().unwrap().len() > 2000,
         "forwarded whole"
@@ -152,7 +147,7 @@ fn bodies_over_the_semantic_size_limit_skip_matching() {
         1.0
     );
     assert_eq!(
-        served_by(&ask(&dp, "write a python function")),
+        ask(&dp, "write a python function").served_by(),
         "agent-code-001"
     );
 }
@@ -199,17 +194,17 @@ fn openai_encoder_routes_and_falls_back_within_its_timeout() {
     );
 
     assert_eq!(
-        served_by(&ask(&dp, "please debug my python code")),
+        ask(&dp, "please debug my python code").served_by(),
         "agent-code-001"
     );
     assert_eq!(
-        served_by(&ask(&dp, "你好，今天天气怎么样")),
+        ask(&dp, "你好，今天天气怎么样").served_by(),
         "agent-chat-001"
     );
     // The same text again comes from the cache.
     let calls = server.requests();
     assert_eq!(
-        served_by(&ask(&dp, "please debug my python code")),
+        ask(&dp, "please debug my python code").served_by(),
         "agent-code-001"
     );
     assert_eq!(server.requests(), calls);
@@ -223,7 +218,7 @@ fn openai_encoder_routes_and_falls_back_within_its_timeout() {
     ] {
         let started = Instant::now();
         let r = ask(&dp, text);
-        assert_eq!(served_by(&r), "agent-code-001", "{text}");
+        assert_eq!(r.served_by(), "agent-code-001", "{text}");
         assert!(
             started.elapsed() < Duration::from_secs(2),
             "{:?}",
@@ -235,7 +230,7 @@ fn openai_encoder_routes_and_falls_back_within_its_timeout() {
     let calls = server.requests();
     let started = Instant::now();
     assert_eq!(
-        served_by(&ask(&dp, "hello, how are you?")),
+        ask(&dp, "hello, how are you?").served_by(),
         "agent-chat-001"
     );
     assert!(
@@ -315,7 +310,7 @@ fn models_that_cannot_load_are_refused_or_replaced_by_keyword() {
     );
     assert!(dp.logs().contains("SEMANTIC MATCHING IS DEGRADED"));
     assert_eq!(
-        served_by(&ask(&dp, "帮我写一段Python代码")),
+        ask(&dp, "帮我写一段Python代码").served_by(),
         "agent-code-001"
     );
     // A running node given a model it cannot load keeps serving its current table.
@@ -327,7 +322,7 @@ fn models_that_cannot_load_are_refused_or_replaced_by_keyword() {
     }
     assert_eq!(dp.health()["semantic"]["encoder"], "keyword (fallback)");
     assert_eq!(
-        served_by(&ask(&dp, "帮我写一段Python代码")),
+        ask(&dp, "帮我写一段Python代码").served_by(),
         "agent-code-001"
     );
 }
@@ -403,7 +398,7 @@ fn route_explain_shows_the_numbers_and_thresholds_decide() {
             "{v}"
         );
         let r = ask(&dp, text);
-        assert_eq!(served_by(&r), agent, "threshold {threshold}");
+        assert_eq!(r.served_by(), agent, "threshold {threshold}");
     }
 }
 
