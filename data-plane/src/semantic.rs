@@ -13,12 +13,8 @@ mod static_model;
 mod store;
 mod vector;
 
-pub use calibration::Calibration;
-pub use extract::{request_text, truncate_chars};
+pub use extract::request_text;
 pub use index::{CategoryScore, Scores, SemanticIndex};
-pub use keyword::Bm25;
-pub use library::{CategoryDef, Library, builtin_names};
-pub use remote::{RemoteEncoder, RemoteError};
 pub use static_model::StaticEncoder;
 pub use store::ModelStore;
 

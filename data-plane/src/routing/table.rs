@@ -214,7 +214,7 @@ impl RouteTable {
     }
 
     /// True when some semantic rule's methods and headers admit `req`.
-    pub fn admits_semantic(&self, req: &RequestInfo<'_>) -> bool {
+    fn admits_semantic(&self, req: &RequestInfo<'_>) -> bool {
         self.semantic
             .iter()
             .any(|i| self.rules[*i].conditions.admits(req.method, req.headers))
@@ -279,7 +279,7 @@ impl RouteTable {
     }
 
     /// The default rule, if it admits `req`.
-    pub fn default_for<'a>(&'a self, req: &RequestInfo<'_>) -> Decision<'a> {
+    fn default_for<'a>(&'a self, req: &RequestInfo<'_>) -> Decision<'a> {
         match self
             .default
             .map(|i| &self.rules[i])
@@ -291,11 +291,6 @@ impl RouteTable {
             },
             None => Decision::NoRoute,
         }
-    }
-
-    /// The rule the path, method and headers alone select (exact, prefix, regex), if any.
-    pub fn match_path<'a>(&'a self, req: &RequestInfo<'_>) -> Option<&'a CompiledRule> {
-        self.match_static(req)
     }
 
     fn match_static(&self, req: &RequestInfo<'_>) -> Option<&CompiledRule> {

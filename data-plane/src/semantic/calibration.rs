@@ -6,7 +6,7 @@
 
 /// `confidence = 1 / (1 + exp(-(a·raw + b)))`.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Calibration {
+pub(crate) struct Calibration {
     /// Slope.
     pub a: f64,
     /// Offset.
@@ -17,13 +17,13 @@ pub struct Calibration {
 
 impl Calibration {
     /// The confidence of a raw similarity.
-    pub fn confidence(&self, raw: f32) -> f64 {
+    pub(crate) fn confidence(&self, raw: f32) -> f64 {
         1.0 / (1.0 + (-(self.a * f64::from(raw) + self.b)).exp())
     }
 
     /// Fits the curve to in-domain (`positives`) and out-of-domain (`negatives`) scores, both classes
     /// weighted equally, with Platt's smoothed targets so a handful of examples cannot give 0 or 1.
-    pub fn fit(positives: &[f32], negatives: &[f32]) -> Option<Self> {
+    pub(crate) fn fit(positives: &[f32], negatives: &[f32]) -> Option<Self> {
         if positives.is_empty() || negatives.is_empty() {
             return None;
         }

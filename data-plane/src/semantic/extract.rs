@@ -43,7 +43,7 @@ fn text_of(v: &Value) -> Option<String> {
 }
 
 /// At most `max_chars` characters of `text` (cut on a character boundary).
-pub fn truncate_chars(text: &str, max_chars: usize) -> &str {
+pub(super) fn truncate_chars(text: &str, max_chars: usize) -> &str {
     match text.char_indices().nth(max_chars) {
         Some((i, _)) => &text[..i],
         None => text,

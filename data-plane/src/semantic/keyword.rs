@@ -9,7 +9,7 @@ const B: f32 = 0.75;
 
 /// A BM25 index over a list of documents (the utterances, in library order).
 #[derive(Debug)]
-pub struct Bm25 {
+pub(crate) struct Bm25 {
     /// Per document: term id → frequency.
     docs: Vec<HashMap<u32, f32>>,
     lengths: Vec<f32>,
@@ -24,7 +24,7 @@ pub struct Bm25 {
 
 impl Bm25 {
     /// Indexes `docs`.
-    pub fn new<S: AsRef<str>>(docs: &[S]) -> Self {
+    pub(crate) fn new<S: AsRef<str>>(docs: &[S]) -> Self {
         let mut vocab: HashMap<String, u32> = HashMap::new();
         let mut df: Vec<f32> = Vec::new();
         let mut indexed = Vec::with_capacity(docs.len());
@@ -68,16 +68,6 @@ impl Bm25 {
         index
     }
 
-    /// The number of documents.
-    pub fn len(&self) -> usize {
-        self.docs.len()
-    }
-
-    /// True when nothing is indexed.
-    pub fn is_empty(&self) -> bool {
-        self.docs.is_empty()
-    }
-
     /// The documents `docs`, in that order, keeping the whole collection's term statistics.
     pub(crate) fn subset(&self, docs: &[usize]) -> Self {
         Self {
@@ -91,7 +81,7 @@ impl Bm25 {
     }
 
     /// Similarity of `text` to every document in 0..=1: its BM25 score over the document's own.
-    pub fn similarities(&self, text: &str) -> Vec<f32> {
+    pub(crate) fn similarities(&self, text: &str) -> Vec<f32> {
         let q = self.query(text);
         (0..self.docs.len())
             .map(|i| (self.raw(&q, i) / self.self_scores[i]).min(1.0))

@@ -13,7 +13,7 @@ const BUILTIN_JSON: &str = include_str!("../../semantic/categories.json");
 
 /// One category ready to index.
 #[derive(Clone, Debug, PartialEq)]
-pub struct CategoryDef {
+pub(crate) struct CategoryDef {
     /// Its name.
     pub name: String,
     /// Its example requests.
@@ -23,7 +23,7 @@ pub struct CategoryDef {
 /// Every category a config knows, and the off-topic requests (calibration negatives and the contrast
 /// every category score is measured against).
 #[derive(Clone, Debug, PartialEq)]
-pub struct Library {
+pub(crate) struct Library {
     /// Categories, in name order.
     pub categories: Vec<CategoryDef>,
     /// Requests none of the categories should take.
@@ -40,7 +40,7 @@ struct Builtin {
 impl Library {
     /// Every category — built in or defined by the config, built-in utterances first — checking that
     /// each name in `used` is one of them.
-    pub fn for_config(cfg: &Semantic, used: &[String]) -> Result<Self, SemanticError> {
+    pub(crate) fn for_config(cfg: &Semantic, used: &[String]) -> Result<Self, SemanticError> {
         let builtin = builtin()?;
         let mut names: Vec<&str> = builtin
             .categories
@@ -81,7 +81,7 @@ impl Library {
     }
 
     /// Every text to encode: the utterances category after category, then the off-topic requests.
-    pub fn texts(&self) -> Vec<&str> {
+    pub(crate) fn texts(&self) -> Vec<&str> {
         self.categories
             .iter()
             .flat_map(|c| c.utterances.iter())
@@ -89,15 +89,6 @@ impl Library {
             .map(String::as_str)
             .collect()
     }
-}
-
-/// Names of the built-in categories, as the shipped library has them.
-pub fn builtin_names() -> Result<Vec<String>, SemanticError> {
-    Ok(builtin()?
-        .categories
-        .iter()
-        .map(|c| c.name.clone())
-        .collect())
 }
 
 fn builtin() -> Result<&'static Builtin, SemanticError> {
@@ -148,7 +139,12 @@ mod tests {
 
     #[test]
     fn shipped_library_matches_the_schema_and_is_multilingual() {
-        let mut names = builtin_names().unwrap();
+        let mut names: Vec<String> = builtin()
+            .unwrap()
+            .categories
+            .iter()
+            .map(|c| c.name.clone())
+            .collect();
         names.sort();
         let mut want: Vec<String> = BUILTIN_CATEGORIES.iter().map(|s| s.to_string()).collect();
         want.sort();

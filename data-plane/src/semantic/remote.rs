@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 
 /// Why the endpoint gave no embedding.
 #[derive(Debug, Clone, thiserror::Error)]
-pub enum RemoteError {
+pub(crate) enum RemoteError {
     /// No answer within the timeout.
     #[error("no answer within {0:?}")]
     Timeout(Duration),
@@ -32,7 +32,7 @@ pub enum RemoteError {
 }
 
 /// A client of one embeddings endpoint and model.
-pub struct RemoteEncoder {
+pub(crate) struct RemoteEncoder {
     client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     url: Uri,
     model: String,
@@ -53,7 +53,7 @@ struct Breaker {
 
 impl RemoteEncoder {
     /// A client for `cfg` (secrets already resolved).
-    pub fn new(cfg: &OpenAi) -> Result<Self, RemoteError> {
+    pub(crate) fn new(cfg: &OpenAi) -> Result<Self, RemoteError> {
         let base = cfg.base_url.trim_end_matches('/');
         let url: Uri = format!("{base}/embeddings")
             .parse()
@@ -92,12 +92,12 @@ impl RemoteEncoder {
     }
 
     /// A label for explanations: `openai:<model>`.
-    pub fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         format!("openai:{}", self.model)
     }
 
     /// The embedding of one request's text, from the cache or the endpoint within the timeout.
-    pub async fn embed(&self, text: &str) -> Result<Arc<Vec<f32>>, RemoteError> {
+    pub(crate) async fn embed(&self, text: &str) -> Result<Arc<Vec<f32>>, RemoteError> {
         let key = text_key(text);
         if let Some(v) = self.cache.as_ref().and_then(|c| c.get(&key)) {
             return Ok(v);
@@ -115,7 +115,7 @@ impl RemoteEncoder {
     }
 
     /// Embeddings of many texts (the library, when a config is compiled), in batches, cached.
-    pub async fn embed_all(
+    pub(crate) async fn embed_all(
         &self,
         texts: &[&str],
         per_batch: Duration,
