@@ -6,9 +6,9 @@ use http::{HeaderMap, Method};
 use serde_json::{Value, json};
 
 use crate::compiled::Compiled;
-use crate::proxy::requested_agent;
+use crate::proxy::{body_may_name_agent, header_agent, requested_agent};
 use crate::routing::{CompiledRule, Decision, RequestInfo};
-use crate::semantic::request_text;
+use crate::semantic::semantic_text;
 
 /// The request to explain.
 #[derive(Clone, Debug)]
@@ -34,13 +34,9 @@ pub async fn explain(t: &Compiled, req: &ExplainRequest) -> Value {
     let mut out = json!({"version": t.version, "method": req.method.as_str(), "path": path});
     let mut decision = t.routes.route(&info, None);
     if matches!(decision, Decision::NeedsText) {
-        let cfg = &t.gateway.routing.semantic;
-        let too_large = req.body.len() as u64 > cfg.max_body_size.bytes();
-        let text = (!too_large)
-            .then(|| request_text(&req.body, cfg.text_pointer.as_deref()))
-            .flatten();
+        let text = semantic_text(&t.gateway.routing.semantic, Some(&req.body));
         let scores = match (&t.semantic, &text) {
-            (Some(index), Some(text)) => {
+            (Some(index), Ok(text)) => {
                 index.ready(std::time::Duration::from_secs(10)).await;
                 Some(index.score(text).await)
             }
@@ -51,8 +47,8 @@ pub async fn explain(t: &Compiled, req: &ExplainRequest) -> Value {
         decision = t.routes.route(&info, Some(s));
         let ranking = t.routes.rank_semantic(&info, s);
         out["semantic"] = json!({
-            "text": text,
-            "skipped": if too_large { Some("body over gateway.routing.semantic.maxBodySize") } else if text.is_none() { Some("no text in the body") } else { None },
+            "text": text.as_ref().ok(),
+            "skipped": text.as_ref().err().map(|why| why.describe()),
             "encoder": s.encoder,
             "fallback": s.fallback,
             "status": t.semantic.as_ref().map(|i| i.status()),
@@ -96,36 +92,24 @@ fn rule_json(rule: &CompiledRule) -> Value {
     })
 }
 
-/// The agent and endpoint the proxy would pick (first in round-robin order, healthy ones only).
+/// The agent and endpoint the proxy would pick (the next in round-robin order, healthy ones only).
 fn pick(t: &Compiled, rule: &CompiledRule, req: &ExplainRequest) -> Value {
-    if rule.allow_agent_override {
-        let named = req
-            .headers
-            .get(crate::proxy::AGENT_OVERRIDE_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-            .or_else(|| requested_agent(&req.body));
-        if let Some(name) = named {
-            return match t.agents.get(&name) {
-                Some(ep) => {
-                    json!({"agent": name, "endpoint": ep.url().to_string(), "by": "agent override"})
-                }
-                None => json!({"result": format!("400: unknown agent {name}")}),
-            };
+    let named = rule
+        .allow_agent_override
+        .then(|| {
+            header_agent(&req.headers).or_else(|| {
+                body_may_name_agent(&req.headers)
+                    .then(|| requested_agent(&req.body))
+                    .flatten()
+            })
+        })
+        .flatten();
+    match crate::proxy::pick(t, rule, named.as_deref()) {
+        Ok((ep, by)) => {
+            json!({"agent": ep.agent_id(), "endpoint": ep.url().to_string(), "by": by.as_str()})
         }
+        Err(e) => json!({"result": format!("{}: {e}", e.status().as_u16())}),
     }
-    let cursors = &t.cursors[rule.index];
-    if let Some(ep) = t.agents.pick(&rule.target.agents, &cursors.target) {
-        return json!({"agent": ep.agent_id(), "endpoint": ep.url().to_string(), "by": "target"});
-    }
-    if let Some(ep) = rule
-        .fallback
-        .as_ref()
-        .and_then(|f| t.agents.pick(&f.agents, &cursors.fallback))
-    {
-        return json!({"agent": ep.agent_id(), "endpoint": ep.url().to_string(), "by": "fallback"});
-    }
-    json!({"result": format!("503: no healthy endpoint for {}", rule.target.name)})
 }
 
 fn round(x: f64) -> f64 {

@@ -12,6 +12,8 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use crate::semantic::Skip;
+
 /// Label value of requests no rule took.
 pub const NO_ROUTE: &str = "(none)";
 
@@ -40,12 +42,9 @@ pub struct Metrics {
     active_connections: AtomicI64,
     config_version: AtomicU64,
     shed: AtomicU64,
-    semantic_skipped: [AtomicU64; SKIP_REASONS.len()],
+    semantic_skipped: [AtomicU64; Skip::ALL.len()],
     semantic_fallback: AtomicU64,
 }
-
-/// Why semantic matching did not read a request, as the `reason` label.
-pub const SKIP_REASONS: [&str; 2] = ["body_too_large", "no_text"];
 
 struct Series {
     buckets: Arc<[f64]>,
@@ -142,11 +141,9 @@ impl Metrics {
         }
     }
 
-    /// Counts a request semantic matching did not read (`reason` is one of [`SKIP_REASONS`]).
-    pub fn semantic_skipped(&self, reason: &str) {
-        if let Some(i) = SKIP_REASONS.iter().position(|r| *r == reason) {
-            self.semantic_skipped[i].fetch_add(1, Ordering::Relaxed);
-        }
+    /// Counts a request semantic matching did not read.
+    pub fn semantic_skipped(&self, why: Skip) {
+        self.semantic_skipped[why as usize].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts a request scored by a fallback encoder because the configured one could not answer.
@@ -237,10 +234,11 @@ impl Metrics {
             self.shed.load(Ordering::Relaxed)
         );
         out.push_str("# HELP gateway_semantic_skipped_total Requests semantic matching did not read (they fall to the default rule), by reason.\n# TYPE gateway_semantic_skipped_total counter\n");
-        for (reason, c) in SKIP_REASONS.iter().zip(&self.semantic_skipped) {
+        for (why, c) in Skip::ALL.iter().zip(&self.semantic_skipped) {
             let _ = writeln!(
                 out,
-                "gateway_semantic_skipped_total{{reason=\"{reason}\"}} {}",
+                "gateway_semantic_skipped_total{{reason=\"{}\"}} {}",
+                why.label(),
                 c.load(Ordering::Relaxed)
             );
         }

@@ -13,7 +13,7 @@ mod static_model;
 mod store;
 mod vector;
 
-pub use extract::request_text;
+pub use extract::{Skip, request_text, semantic_text};
 pub use index::{CategoryScore, Scores, SemanticIndex};
 pub use static_model::StaticEncoder;
 pub use store::ModelStore;
@@ -40,4 +40,12 @@ pub enum SemanticError {
     /// The openai encoder cannot be set up.
     #[error("openai encoder: {0}")]
     Remote(String),
+}
+
+/// The cache key of a text (its embedding, its scores).
+fn text_key(text: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut h);
+    h.finish()
 }

@@ -18,13 +18,14 @@ use super::concurrency::InFlightGuard;
 use super::cors::{self, CorsCheck};
 use super::endpoints;
 use super::error::ProxyError;
-use super::headers::{self, AGENT_OVERRIDE};
+use super::headers;
 use super::limits::{self, Tripwire};
+use super::pick;
 use super::upgrade;
 use crate::compiled::Compiled;
 use crate::metrics::NO_ROUTE;
 use crate::routing::{CompiledRule, Decision, RequestInfo};
-use crate::semantic::{Scores, request_text};
+use crate::semantic::{Scores, semantic_text};
 use crate::state::Shared;
 use crate::upstream::Endpoint;
 
@@ -335,7 +336,7 @@ async fn proxy<'t>(
                 let agent = ep.agent_id().to_string();
                 tracing::warn!(agent = %agent, endpoint = %ep.url(), error = %e, "connection to agent failed");
                 let next = if replay.is_some() {
-                    fallback(t, rule, &ep)
+                    pick::fallback(t, rule, &ep)
                 } else {
                     None
                 };
@@ -361,47 +362,22 @@ async fn proxy<'t>(
     )
 }
 
-/// The endpoint for this request: an allowed override, else the target, else the fallback.
+/// The endpoint for this request: an allowed override (header, else a JSON body's `agent`), else the
+/// target, else the fallback.
 async fn choose(
     t: &Compiled,
     rule: &CompiledRule,
     h: &http::HeaderMap,
     body: &mut ReqBody,
 ) -> Result<Arc<Endpoint>, ProxyError> {
+    let mut named = None;
     if rule.allow_agent_override {
-        let mut named = h
-            .get(&AGENT_OVERRIDE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        if named.is_none() && is_json(h) {
+        named = pick::header_agent(h);
+        if named.is_none() && pick::body_may_name_agent(h) {
             named = peek(body).await?.and_then(|b| requested_agent(&b));
         }
-        if let Some(name) = named {
-            let ep = t
-                .agents
-                .get(&name)
-                .ok_or_else(|| ProxyError::UnknownAgent(name.clone()))?;
-            if ep.is_healthy() {
-                return Ok(ep.clone());
-            }
-            return fallback(t, rule, ep).ok_or(ProxyError::NoHealthyEndpoint(name));
-        }
     }
-    let cursors = &t.cursors[rule.index];
-    if let Some(ep) = t.agents.pick(&rule.target.agents, &cursors.target) {
-        return Ok(ep);
-    }
-    rule.fallback
-        .as_ref()
-        .and_then(|f| t.agents.pick(&f.agents, &cursors.fallback))
-        .ok_or_else(|| ProxyError::NoHealthyEndpoint(rule.target.name.clone()))
-}
-
-/// A healthy fallback endpoint other than `failed`.
-fn fallback(t: &Compiled, rule: &CompiledRule, failed: &Endpoint) -> Option<Arc<Endpoint>> {
-    let f = rule.fallback.as_ref()?;
-    let ep = t.agents.pick(&f.agents, &t.cursors[rule.index].fallback)?;
-    (ep.agent_id() != failed.agent_id()).then_some(ep)
+    pick::pick(t, rule, named.as_deref()).map(|(ep, _)| ep)
 }
 
 fn authorized(t: &Compiled, h: &http::HeaderMap) -> bool {
@@ -409,12 +385,6 @@ fn authorized(t: &Compiled, h: &http::HeaderMap) -> bool {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .is_some_and(|key| t.authenticate(key.trim()).is_some())
-}
-
-fn is_json(h: &http::HeaderMap) -> bool {
-    h.get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("json"))
 }
 
 /// The request's semantic scores: its text read from the body (up to `semantic.maxBodySize`) and scored
@@ -436,17 +406,14 @@ async fn semantic_scores(
         .and_then(|v| v.parse::<usize>().ok());
     let bytes = match declared {
         Some(n) if n > max => None,
-        _ => peek_up_to(body, max.max(PEEK_LIMIT))
-            .await?
-            .filter(|b| b.len() <= max),
+        _ => peek_up_to(body, max.max(PEEK_LIMIT)).await?,
     };
-    let Some(bytes) = bytes else {
-        shared.metrics.semantic_skipped("body_too_large");
-        return Ok(Arc::new(Scores::none()));
-    };
-    let Some(text) = request_text(&bytes, cfg.text_pointer.as_deref()) else {
-        shared.metrics.semantic_skipped("no_text");
-        return Ok(Arc::new(Scores::none()));
+    let text = match semantic_text(cfg, bytes.as_deref()) {
+        Ok(text) => text,
+        Err(why) => {
+            shared.metrics.semantic_skipped(why);
+            return Ok(Arc::new(Scores::none()));
+        }
     };
     let scores = index.score(&text).await;
     if scores.fallback.is_some() {

@@ -1,7 +1,49 @@
 //! The text of a request that semantic matching reads: a configured JSON pointer first, then the
 //! seed's `message`, the last user message of an OpenAI-style `messages` array, `prompt`, or `input`.
 
+use openclaw_config::Semantic;
 use serde_json::Value;
+
+/// Why semantic matching did not read a request (it then falls to the default rule).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Skip {
+    /// The body is larger than `gateway.routing.semantic.maxBodySize`.
+    BodyTooLarge,
+    /// The body carries no text where clients put it.
+    NoText,
+}
+
+// === impl Skip ===
+
+impl Skip {
+    /// Every reason, in metric order.
+    pub const ALL: [Skip; 2] = [Skip::BodyTooLarge, Skip::NoText];
+
+    /// The `reason` label of `gateway_semantic_skipped_total`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::BodyTooLarge => "body_too_large",
+            Self::NoText => "no_text",
+        }
+    }
+
+    /// What to tell a person.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::BodyTooLarge => "body over gateway.routing.semantic.maxBodySize",
+            Self::NoText => "no text in the body",
+        }
+    }
+}
+
+/// The text semantic matching reads from `body` under `cfg`; `None` for a body that did not fit the
+/// read limit.
+pub fn semantic_text(cfg: &Semantic, body: Option<&[u8]>) -> Result<String, Skip> {
+    let body = body
+        .filter(|b| b.len() as u64 <= cfg.max_body_size.bytes())
+        .ok_or(Skip::BodyTooLarge)?;
+    request_text(body, cfg.text_pointer.as_deref()).ok_or(Skip::NoText)
+}
 
 /// The request text in `body`, if the body is JSON and carries one.
 pub fn request_text(body: &[u8], pointer: Option<&str>) -> Option<String> {

@@ -5,7 +5,7 @@
 //! calibrated confidence (the calibration is fitted on the whole library, so it does not change with
 //! the categories the rules happen to use).
 
-use std::hash::{Hash, Hasher};
+use super::text_key;
 use std::ops::Range;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -204,11 +204,7 @@ impl SemanticIndex {
     pub async fn score(&self, text: &str) -> Arc<Scores> {
         let inner = &self.inner;
         let text = truncate_chars(text, inner.max_tokens * CHARS_PER_TOKEN);
-        let key = {
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            text.hash(&mut h);
-            h.finish()
-        };
+        let key = text_key(text);
         if let Some(s) = inner.cache.get(&key) {
             return s;
         }

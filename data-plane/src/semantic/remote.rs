@@ -2,7 +2,6 @@
 //! bounded by a strict timeout, kept in a cache by text hash, and guarded by a circuit breaker; whenever
 //! the endpoint cannot answer in time the index falls back to the built-in table.
 
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -16,6 +15,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use openclaw_config::OpenAi;
 use serde_json::{Value, json};
+
+use super::text_key;
 
 /// Why the endpoint gave no embedding.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -204,12 +205,6 @@ fn parse_embeddings(bytes: &[u8], want: usize) -> Result<Vec<Vec<f32>>, RemoteEr
         return Err(bad("fewer embeddings than inputs"));
     }
     Ok(out)
-}
-
-fn text_key(text: &str) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    text.hash(&mut h);
-    h.finish()
 }
 
 // === impl Breaker ===

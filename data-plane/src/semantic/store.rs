@@ -183,8 +183,7 @@ impl ModelStore {
     fn remote(&self, cfg: &OpenAi) -> Result<Arc<RemoteEncoder>, SemanticError> {
         let key = {
             let mut h = std::collections::hash_map::DefaultHasher::new();
-            (&cfg.base_url, &cfg.model, &cfg.api_key, cfg.timeout.get()).hash(&mut h);
-            (cfg.cache_size, cfg.failure_threshold, cfg.cooldown.get()).hash(&mut h);
+            hash_openai(cfg, &mut h);
             h.finish()
         };
         let mut remotes = self
@@ -208,6 +207,12 @@ fn modified(dir: &Path) -> Option<SystemTime> {
         .ok()
 }
 
+/// Every setting of an openai encoder: equal hashes share one client and its cache.
+fn hash_openai(o: &OpenAi, h: &mut impl Hasher) {
+    (&o.base_url, &o.model, &o.api_key, o.timeout.get()).hash(h);
+    (o.cache_size, o.failure_threshold, o.cooldown.get()).hash(h);
+}
+
 fn memo_key(
     cfg: &Semantic,
     library: &Library,
@@ -226,15 +231,7 @@ fn memo_key(
         m.path.hash(&mut h);
     }
     if let Some(o) = &cfg.openai {
-        (
-            &o.base_url,
-            &o.model,
-            &o.api_key,
-            o.timeout.get(),
-            o.cache_size,
-        )
-            .hash(&mut h);
-        (o.failure_threshold, o.cooldown.get()).hash(&mut h);
+        hash_openai(o, &mut h);
     }
     for c in &library.categories {
         c.name.hash(&mut h);

@@ -1,0 +1,92 @@
+//! Which endpoint serves a matched request: the agent the request names (when its rule allows that),
+//! else the rule's target, else its fallback — healthy endpoints only, round robin. The proxy and
+//! `route.explain` both pick here, so an explanation is what the proxy would do.
+
+use std::sync::Arc;
+
+use http::HeaderMap;
+
+use super::error::ProxyError;
+use super::headers::AGENT_OVERRIDE;
+use crate::compiled::Compiled;
+use crate::routing::CompiledRule;
+use crate::upstream::Endpoint;
+
+/// How the endpoint was chosen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PickedBy {
+    /// The request named its agent.
+    Override,
+    /// The rule's target.
+    Target,
+    /// The rule's fallback (the target, or the named agent, had no healthy endpoint).
+    Fallback,
+}
+
+// === impl PickedBy ===
+
+impl PickedBy {
+    /// The name used in explanations.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Override => "agent override",
+            Self::Target => "target",
+            Self::Fallback => "fallback",
+        }
+    }
+}
+
+/// The agent named by the `x-openclaw-agent` header.
+pub(crate) fn header_agent(h: &HeaderMap) -> Option<String> {
+    h.get(&AGENT_OVERRIDE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// True when the body is JSON, so it may name its agent in an `agent` field.
+pub(crate) fn body_may_name_agent(h: &HeaderMap) -> bool {
+    h.get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("json"))
+}
+
+/// The endpoint for a request matched by `rule` that names agent `named` (ignored unless the rule
+/// allows overrides).
+pub(crate) fn pick(
+    t: &Compiled,
+    rule: &CompiledRule,
+    named: Option<&str>,
+) -> Result<(Arc<Endpoint>, PickedBy), ProxyError> {
+    if let Some(name) = named.filter(|_| rule.allow_agent_override) {
+        let ep = t
+            .agents
+            .get(name)
+            .ok_or_else(|| ProxyError::UnknownAgent(name.to_string()))?;
+        if ep.is_healthy() {
+            return Ok((ep.clone(), PickedBy::Override));
+        }
+        return fallback(t, rule, ep)
+            .map(|f| (f, PickedBy::Fallback))
+            .ok_or_else(|| ProxyError::NoHealthyEndpoint(name.to_string()));
+    }
+    let cursors = &t.cursors[rule.index];
+    if let Some(ep) = t.agents.pick(&rule.target.agents, &cursors.target) {
+        return Ok((ep, PickedBy::Target));
+    }
+    rule.fallback
+        .as_ref()
+        .and_then(|f| t.agents.pick(&f.agents, &cursors.fallback))
+        .map(|ep| (ep, PickedBy::Fallback))
+        .ok_or_else(|| ProxyError::NoHealthyEndpoint(rule.target.name.clone()))
+}
+
+/// A healthy fallback endpoint other than `failed`.
+pub(crate) fn fallback(
+    t: &Compiled,
+    rule: &CompiledRule,
+    failed: &Endpoint,
+) -> Option<Arc<Endpoint>> {
+    let f = rule.fallback.as_ref()?;
+    let ep = t.agents.pick(&f.agents, &t.cursors[rule.index].fallback)?;
+    (ep.agent_id() != failed.agent_id()).then_some(ep)
+}
