@@ -8,7 +8,6 @@
 //! pieces it uses, and `error` the one place a failure becomes a response.
 
 mod body;
-mod body_timeout;
 mod client;
 mod concurrency;
 mod cors;

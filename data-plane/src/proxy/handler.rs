@@ -13,7 +13,6 @@ use http::{HeaderValue, Request, Response, Uri};
 use hyper::body::Incoming;
 
 use super::body::{Peeked, ProxyBody, full, hold, requested_agent};
-use super::body_timeout::{Stalled, time_reads};
 use super::concurrency::InFlightGuard;
 use super::cors::{self, CorsCheck};
 use super::endpoints;
@@ -66,10 +65,8 @@ enum ReqBody {
 struct Admitted {
     /// The request's place in the in-flight count, held until its response body ends.
     in_flight: Option<InFlightGuard>,
-    /// Set when a body of unknown length grew past `maxBodySize`.
-    tripwire: Option<Tripwire>,
-    /// Set when the client stopped sending its body for `http.timeouts.read`.
-    stalled: Stalled,
+    /// Says whether the body ended early: past `maxBodySize`, or the client stopped sending it.
+    tripwire: Tripwire,
 }
 
 /// The outcome of a proxied request, for the access log and metrics (borrowing the table).
@@ -172,26 +169,21 @@ async fn admit<'t>(
         }
     };
     let (parts, body) = req.into_parts();
-    let (body, tripwire) = match limits::limit_body(body, size.max_body_size.bytes()) {
-        Ok(b) => b,
-        Err(e) => return fail(NO_ROUTE, None, e),
-    };
-    let stalled = Stalled::default();
     // A gRPC stream may rightly be quiet from the client's side while the server streams: its body
     // reads are not timed.
     let grpc = parts
         .headers
         .get(http::header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
-    let body = if grpc {
-        body
-    } else {
-        time_reads(body, t.gateway.http.timeouts.read.get(), stalled.clone())
+    let read_timeout = (!grpc).then(|| t.gateway.http.timeouts.read.get());
+    let (body, tripwire) = match limits::limit_body(body, size.max_body_size.bytes(), read_timeout)
+    {
+        Ok(b) => b,
+        Err(e) => return fail(NO_ROUTE, None, e),
     };
     let admitted = Admitted {
         in_flight,
         tripwire,
-        stalled,
     };
     proxy(shared, t, conn, parts, body, admitted, rid).await
 }
@@ -208,7 +200,6 @@ async fn proxy<'t>(
     let Admitted {
         mut in_flight,
         tripwire,
-        stalled,
     } = admitted;
     let mut body = ReqBody::Untouched(body);
     let info = RequestInfo {
@@ -322,12 +313,12 @@ async fn proxy<'t>(
                 };
             }
             // The client stopped sending its body: the agent never saw its end.
-            Err(_) if stalled.tripped() => {
+            Err(_) if tripwire.stalled() => {
                 let read = t.gateway.http.timeouts.read.get();
                 return fail(&rule.name, Some(ep), ProxyError::RequestTimeout(read));
             }
             // The body grew past the limit and hyper aborted the request: the agent never saw its end.
-            Err(_) if tripwire.as_ref().is_some_and(Tripwire::tripped) => {
+            Err(_) if tripwire.too_large() => {
                 let max = t.gateway.http.limits.max_body_size.bytes();
                 return fail(&rule.name, Some(ep), ProxyError::PayloadTooLarge(max));
             }

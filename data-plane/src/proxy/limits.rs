@@ -1,6 +1,7 @@
-//! Request size limits (`http.limits`): the request head against `maxHeaderSize` (431), a declared
-//! body length against `maxBodySize` (413, before the agent is contacted), and a counting body that
-//! stops a body of unknown length the moment it grows past `maxBodySize`.
+//! Request limits: the request head against `http.limits.maxHeaderSize` (431), a declared body length
+//! against `maxBodySize` (413, before the agent is contacted), and one body wrapper that stops a body of
+//! unknown length the moment it grows past `maxBodySize` and a client that stops sending its body for
+//! `http.timeouts.read` (408).
 //!
 //! hyper bounds the head it buffers on its own (`http1().max_buf_size`); the head check here is
 //! defence in depth and the source of the JSON 431. A body cut short by the counting body errors
@@ -9,13 +10,15 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::Request;
 use http_body_util::BodyExt;
 use hyper::body::{Body, Frame, SizeHint};
+use tokio::time::Sleep;
 
 use super::body::{BoxError, ProxyBody};
 use super::error::ProxyError;
@@ -47,78 +50,112 @@ pub(crate) fn check_head<B>(req: &Request<B>, max: u64) -> Result<(), ProxyError
     Ok(())
 }
 
-/// The request body, bounded by `max` bytes: 413 at once when its declared length is larger;
-/// otherwise the body to forward and, when its length is unknown, the [`Tripwire`] it sets if it
-/// grows past `max`.
-pub(crate) fn limit_body<B>(body: B, max: u64) -> Result<(ProxyBody, Option<Tripwire>), ProxyError>
+/// The request body, bounded by `max` bytes and, when `read_timeout` is given, by that long for each
+/// wait for more of it: 413 at once when its declared length is larger; otherwise the body to forward
+/// (one wrapper doing both jobs) and the [`Tripwire`] telling why it ended early, if it did.
+pub(crate) fn limit_body<B>(
+    body: B,
+    max: u64,
+    read_timeout: Option<Duration>,
+) -> Result<(ProxyBody, Tripwire), ProxyError>
 where
     B: Body<Data = Bytes> + Send + Sync + Unpin + 'static,
     B::Error: Into<BoxError>,
 {
     // A declared length (Content-Length, or an empty body) is enforced by hyper itself: the body
     // cannot be longer, so it needs no counting.
-    match body.size_hint().exact() {
-        Some(n) if n > max => Err(ProxyError::PayloadTooLarge(max)),
-        Some(_) => Ok((body.map_err(Into::into).boxed(), None)),
-        None => {
-            let tripwire = Tripwire::default();
-            let counted = Counted {
-                inner: body,
-                seen: 0,
-                max,
-                tripwire: tripwire.clone(),
-            };
-            Ok((counted.boxed(), Some(tripwire)))
-        }
+    let count = match body.size_hint().exact() {
+        Some(n) if n > max => return Err(ProxyError::PayloadTooLarge(max)),
+        Some(_) => false,
+        None => true,
+    };
+    let timeout = read_timeout.filter(|_| !body.is_end_stream());
+    if !count && timeout.is_none() {
+        return Ok((body.map_err(Into::into).boxed(), Tripwire::default()));
     }
+    let tripwire = Tripwire(Some(Arc::new(AtomicU8::new(INTACT))));
+    let bounded = Bounded {
+        inner: body,
+        seen: 0,
+        max: count.then_some(max),
+        timeout,
+        deadline: None,
+        tripwire: tripwire.clone(),
+    };
+    Ok((bounded.boxed(), tripwire))
 }
 
-/// The error of a request body that could not be read: 413 when it is the counting body refusing to
-/// go past the limit, 408 when the client stopped sending, else 400.
+/// The error of a request body that could not be read: 413 when it went past the size limit, 408
+/// when the client stopped sending, else 400.
 pub(crate) fn body_error(e: BoxError) -> ProxyError {
     if let Some(TooLarge(max)) = e.downcast_ref::<TooLarge>() {
         return ProxyError::PayloadTooLarge(*max);
     }
-    match e.downcast_ref::<super::body_timeout::ReadTimedOut>() {
+    match e.downcast_ref::<ReadTimedOut>() {
         Some(t) => ProxyError::RequestTimeout(t.0),
         None => ProxyError::BadBody(e.to_string()),
     }
 }
 
-/// Set by a counting body when it refused to go past the limit; read by the handler to tell a body
-/// that was too large from an agent that failed.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Tripwire(Arc<AtomicBool>);
+const INTACT: u8 = 0;
+const TOO_LARGE: u8 = 1;
+const STALLED: u8 = 2;
 
-/// The error a counting body ends with.
+/// Set by a bounded body that ended early, and why; read by the handler to tell a client's fault
+/// (too large, stalled) from an agent that failed.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Tripwire(Option<Arc<AtomicU8>>);
+
+/// The error a body ends with when it grew past the limit.
 #[derive(Debug, thiserror::Error)]
 #[error("request body larger than {0} bytes")]
 pub(crate) struct TooLarge(u64);
 
-/// A body that errors instead of yielding a frame that takes it past `max` bytes.
-struct Counted<B> {
+/// The error a body ends with when the client sent nothing for the read timeout.
+#[derive(Debug, thiserror::Error)]
+#[error("the client sent no request body data for {0:?}")]
+pub(crate) struct ReadTimedOut(Duration);
+
+/// A body that errors instead of yielding a frame that takes it past `max` bytes, or when a wait for
+/// the client's next bytes lasts `timeout` (time the proxy spends not reading does not count).
+struct Bounded<B> {
     inner: B,
     seen: u64,
-    max: u64,
+    max: Option<u64>,
+    timeout: Option<Duration>,
+    deadline: Option<Pin<Box<Sleep>>>,
     tripwire: Tripwire,
 }
 
 // === impl Tripwire ===
 
 impl Tripwire {
-    /// Whether the body went past the limit.
-    pub(crate) fn tripped(&self) -> bool {
-        self.0.load(Ordering::Acquire)
+    /// Whether the body went past the size limit.
+    pub(crate) fn too_large(&self) -> bool {
+        self.state() == TOO_LARGE
     }
 
-    fn trip(&self) {
-        self.0.store(true, Ordering::Release);
+    /// Whether the client stopped sending it.
+    pub(crate) fn stalled(&self) -> bool {
+        self.state() == STALLED
+    }
+
+    fn state(&self) -> u8 {
+        self.0
+            .as_ref()
+            .map_or(INTACT, |s| s.load(Ordering::Acquire))
+    }
+
+    fn trip(&self, why: u8) {
+        if let Some(s) = &self.0 {
+            s.store(why, Ordering::Release);
+        }
     }
 }
 
-// === impl Counted ===
+// === impl Bounded ===
 
-impl<B> Body for Counted<B>
+impl<B> Body for Bounded<B>
 where
     B: Body<Data = Bytes> + Unpin,
     B::Error: Into<BoxError>,
@@ -132,13 +169,30 @@ where
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let frame = match Pin::new(&mut self.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(f))) => f,
-            other => return other.map_err(Into::into),
+            Poll::Ready(other) => {
+                self.deadline = None;
+                return Poll::Ready(other.map(|r| r.map_err(Into::into)));
+            }
+            Poll::Pending => {
+                let Some(timeout) = self.timeout else {
+                    return Poll::Pending;
+                };
+                let deadline = self
+                    .deadline
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                if deadline.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                self.tripwire.trip(STALLED);
+                return Poll::Ready(Some(Err(Box::new(ReadTimedOut(timeout)))));
+            }
         };
-        if let Some(data) = frame.data_ref() {
+        self.deadline = None;
+        if let (Some(max), Some(data)) = (self.max, frame.data_ref()) {
             self.seen = self.seen.saturating_add(data.len() as u64);
-            if self.seen > self.max {
-                self.tripwire.trip();
-                return Poll::Ready(Some(Err(Box::new(TooLarge(self.max)))));
+            if self.seen > max {
+                self.tripwire.trip(TOO_LARGE);
+                return Poll::Ready(Some(Err(Box::new(TooLarge(max)))));
             }
         }
         Poll::Ready(Some(Ok(frame)))
@@ -188,27 +242,51 @@ mod tests {
     async fn a_declared_length_is_checked_up_front() {
         let body = http_body_util::Full::new(Bytes::from_static(b"12345"));
         assert!(matches!(
-            limit_body(body.clone(), 4),
+            limit_body(body.clone(), 4, None),
             Err(ProxyError::PayloadTooLarge(4))
         ));
-        let (b, tripwire) = limit_body(body, 5).unwrap();
-        assert!(tripwire.is_none(), "a known length needs no counting");
+        let (b, tripwire) = limit_body(body, 5, None).unwrap();
+        assert!(tripwire.0.is_none(), "a known length needs no counting");
         assert_eq!(b.collect().await.unwrap().to_bytes(), "12345");
     }
 
     #[tokio::test]
     async fn a_growing_body_errors_before_the_frame_past_the_limit() {
-        let (b, tripwire) = limit_body(chunked(&[b"1234", b"5678"]), 8).unwrap();
-        let tripwire = tripwire.unwrap();
+        let (b, tripwire) = limit_body(chunked(&[b"1234", b"5678"]), 8, None).unwrap();
         assert_eq!(b.collect().await.unwrap().to_bytes(), "12345678");
-        assert!(!tripwire.tripped());
+        assert!(!tripwire.too_large());
 
-        let (mut b, tripwire) = limit_body(chunked(&[b"1234", b"56789", b"0"]), 8).unwrap();
-        let tripwire = tripwire.unwrap();
+        let (mut b, tripwire) = limit_body(chunked(&[b"1234", b"56789", b"0"]), 8, None).unwrap();
         let first = b.frame().await.unwrap().unwrap().into_data().unwrap();
         assert_eq!(first, "1234");
         let err = b.frame().await.unwrap().unwrap_err();
         assert!(matches!(body_error(err), ProxyError::PayloadTooLarge(8)));
-        assert!(tripwire.tripped());
+        assert!(tripwire.too_large() && !tripwire.stalled());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stalled_body_times_out_and_a_flowing_one_does_not() {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, BoxError>>(4);
+        let body = StreamBody::new(tokio_stream::wrappers::ReceiverStream::new(rx));
+        let (mut b, tripwire) = limit_body(body, 100, Some(Duration::from_secs(1))).unwrap();
+        let sender = tokio::spawn(async move {
+            for _ in 0..3 {
+                tokio::time::sleep(Duration::from_millis(900)).await;
+                let _ = tx.send(Ok(Frame::data(Bytes::from_static(b"x")))).await;
+            }
+            // Then nothing, with the sender kept open.
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            drop(tx);
+        });
+        for _ in 0..3 {
+            assert!(
+                b.frame().await.unwrap().is_ok(),
+                "900 ms gaps are within the timeout"
+            );
+        }
+        let err = b.frame().await.unwrap().unwrap_err();
+        assert!(matches!(body_error(err), ProxyError::RequestTimeout(_)));
+        assert!(tripwire.stalled() && !tripwire.too_large());
+        sender.abort();
     }
 }
