@@ -18,7 +18,7 @@ use super::cors::{self, CorsCheck};
 use super::endpoints;
 use super::error::ProxyError;
 use super::headers;
-use super::limits::{self, Tripwire};
+use super::limits;
 use super::pick;
 use super::upgrade;
 use crate::compiled::Compiled;
@@ -59,14 +59,6 @@ impl Conn {
 enum ReqBody {
     Untouched(ProxyBody),
     Peeked(Peeked),
-}
-
-/// What the stages before routing decided, for the proxy and the response.
-struct Admitted {
-    /// The request's place in the in-flight count, held until its response body ends.
-    in_flight: Option<InFlightGuard>,
-    /// Says whether the body ended early: past `maxBodySize`, or the client stopped sending it.
-    tripwire: Tripwire,
 }
 
 /// The outcome of a proxied request, for the access log and metrics (borrowing the table).
@@ -176,16 +168,11 @@ async fn admit<'t>(
         .get(http::header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
     let read_timeout = (!grpc).then(|| t.gateway.http.timeouts.read.get());
-    let (body, tripwire) = match limits::limit_body(body, size.max_body_size.bytes(), read_timeout)
-    {
+    let body = match limits::limit_body(body, size.max_body_size.bytes(), read_timeout) {
         Ok(b) => b,
         Err(e) => return fail(NO_ROUTE, None, e),
     };
-    let admitted = Admitted {
-        in_flight,
-        tripwire,
-    };
-    proxy(shared, t, conn, parts, body, admitted, rid).await
+    proxy(shared, t, conn, parts, body, in_flight, rid).await
 }
 
 async fn proxy<'t>(
@@ -194,13 +181,10 @@ async fn proxy<'t>(
     conn: &Conn,
     mut parts: http::request::Parts,
     body: ProxyBody,
-    admitted: Admitted,
+    // The request's place in the in-flight count, held until its response body ends.
+    mut in_flight: Option<InFlightGuard>,
     rid: &HeaderValue,
 ) -> Outcome<'t> {
-    let Admitted {
-        mut in_flight,
-        tripwire,
-    } = admitted;
     let mut body = ReqBody::Untouched(body);
     let info = RequestInfo {
         method: &parts.method,
@@ -312,15 +296,11 @@ async fn proxy<'t>(
                     result: Ok(resp),
                 };
             }
-            // The client stopped sending its body: the agent never saw its end.
-            Err(_) if tripwire.stalled() => {
-                let read = t.gateway.http.timeouts.read.get();
-                return fail(&rule.name, Some(ep), ProxyError::RequestTimeout(read));
-            }
-            // The body grew past the limit and hyper aborted the request: the agent never saw its end.
-            Err(_) if tripwire.too_large() => {
-                let max = t.gateway.http.limits.max_body_size.bytes();
-                return fail(&rule.name, Some(ep), ProxyError::PayloadTooLarge(max));
+            // The body went past the size limit or the client stopped sending it: the agent never saw
+            // its end, and the client is answered for its own fault.
+            Err(e) if limits::client_fault(&e).is_some() => {
+                let fault = limits::client_fault(&e).unwrap_or(ProxyError::BadBody(e.to_string()));
+                return fail(&rule.name, Some(ep), fault);
             }
             Err(e) if e.is_connect() => {
                 ep.mark_connect_failure();

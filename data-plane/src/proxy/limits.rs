@@ -6,11 +6,10 @@
 //! hyper bounds the head it buffers on its own (`http1().max_buf_size`); the head check here is
 //! defence in depth and the source of the JSON 431. A body cut short by the counting body errors
 //! before the frame that crosses the limit is handed on, so the agent only ever sees part of it and
-//! never its end: hyper aborts the upstream request, and the handler answers 413 through [`Tripwire`].
+//! never its end: hyper aborts the upstream request, and the handler finds the cause with
+//! [`client_fault`] and answers 413 (or 408 for a stalled body).
 
 use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -52,12 +51,12 @@ pub(crate) fn check_head<B>(req: &Request<B>, max: u64) -> Result<(), ProxyError
 
 /// The request body, bounded by `max` bytes and, when `read_timeout` is given, by that long for each
 /// wait for more of it: 413 at once when its declared length is larger; otherwise the body to forward
-/// (one wrapper doing both jobs) and the [`Tripwire`] telling why it ended early, if it did.
+/// (one wrapper doing both jobs), which ends with [`TooLarge`] or [`ReadTimedOut`] when it stops it.
 pub(crate) fn limit_body<B>(
     body: B,
     max: u64,
     read_timeout: Option<Duration>,
-) -> Result<(ProxyBody, Tripwire), ProxyError>
+) -> Result<ProxyBody, ProxyError>
 where
     B: Body<Data = Bytes> + Send + Sync + Unpin + 'static,
     B::Error: Into<BoxError>,
@@ -71,40 +70,39 @@ where
     };
     let timeout = read_timeout.filter(|_| !body.is_end_stream());
     if !count && timeout.is_none() {
-        return Ok((body.map_err(Into::into).boxed(), Tripwire::default()));
+        return Ok(body.map_err(Into::into).boxed());
     }
-    let tripwire = Tripwire(Some(Arc::new(AtomicU8::new(INTACT))));
     let bounded = Bounded {
         inner: body,
         seen: 0,
         max: count.then_some(max),
         timeout,
         deadline: None,
-        tripwire: tripwire.clone(),
     };
-    Ok((bounded.boxed(), tripwire))
+    Ok(bounded.boxed())
 }
 
 /// The error of a request body that could not be read: 413 when it went past the size limit, 408
 /// when the client stopped sending, else 400.
 pub(crate) fn body_error(e: BoxError) -> ProxyError {
-    if let Some(TooLarge(max)) = e.downcast_ref::<TooLarge>() {
-        return ProxyError::PayloadTooLarge(*max);
-    }
-    match e.downcast_ref::<ReadTimedOut>() {
-        Some(t) => ProxyError::RequestTimeout(t.0),
-        None => ProxyError::BadBody(e.to_string()),
-    }
+    client_fault(e.as_ref()).unwrap_or_else(|| ProxyError::BadBody(e.to_string()))
 }
 
-const INTACT: u8 = 0;
-const TOO_LARGE: u8 = 1;
-const STALLED: u8 = 2;
-
-/// Set by a bounded body that ended early, and why; read by the handler to tell a client's fault
-/// (too large, stalled) from an agent that failed.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Tripwire(Option<Arc<AtomicU8>>);
+/// The client's fault somewhere in `e`'s chain of causes (an upstream request fails with the body's
+/// error inside): a body past the size limit (413) or a client that stopped sending (408).
+pub(crate) fn client_fault(e: &(dyn std::error::Error + 'static)) -> Option<ProxyError> {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if let Some(TooLarge(max)) = c.downcast_ref::<TooLarge>() {
+            return Some(ProxyError::PayloadTooLarge(*max));
+        }
+        if let Some(ReadTimedOut(t)) = c.downcast_ref::<ReadTimedOut>() {
+            return Some(ProxyError::RequestTimeout(*t));
+        }
+        cause = c.source();
+    }
+    None
+}
 
 /// The error a body ends with when it grew past the limit.
 #[derive(Debug, thiserror::Error)]
@@ -124,33 +122,6 @@ struct Bounded<B> {
     max: Option<u64>,
     timeout: Option<Duration>,
     deadline: Option<Pin<Box<Sleep>>>,
-    tripwire: Tripwire,
-}
-
-// === impl Tripwire ===
-
-impl Tripwire {
-    /// Whether the body went past the size limit.
-    pub(crate) fn too_large(&self) -> bool {
-        self.state() == TOO_LARGE
-    }
-
-    /// Whether the client stopped sending it.
-    pub(crate) fn stalled(&self) -> bool {
-        self.state() == STALLED
-    }
-
-    fn state(&self) -> u8 {
-        self.0
-            .as_ref()
-            .map_or(INTACT, |s| s.load(Ordering::Acquire))
-    }
-
-    fn trip(&self, why: u8) {
-        if let Some(s) = &self.0 {
-            s.store(why, Ordering::Release);
-        }
-    }
 }
 
 // === impl Bounded ===
@@ -183,7 +154,6 @@ where
                 if deadline.as_mut().poll(cx).is_pending() {
                     return Poll::Pending;
                 }
-                self.tripwire.trip(STALLED);
                 return Poll::Ready(Some(Err(Box::new(ReadTimedOut(timeout)))));
             }
         };
@@ -191,7 +161,6 @@ where
         if let (Some(max), Some(data)) = (self.max, frame.data_ref()) {
             self.seen = self.seen.saturating_add(data.len() as u64);
             if self.seen > max {
-                self.tripwire.trip(TOO_LARGE);
                 return Poll::Ready(Some(Err(Box::new(TooLarge(max)))));
             }
         }
@@ -245,30 +214,27 @@ mod tests {
             limit_body(body.clone(), 4, None),
             Err(ProxyError::PayloadTooLarge(4))
         ));
-        let (b, tripwire) = limit_body(body, 5, None).unwrap();
-        assert!(tripwire.0.is_none(), "a known length needs no counting");
+        let b = limit_body(body, 5, None).unwrap();
         assert_eq!(b.collect().await.unwrap().to_bytes(), "12345");
     }
 
     #[tokio::test]
     async fn a_growing_body_errors_before_the_frame_past_the_limit() {
-        let (b, tripwire) = limit_body(chunked(&[b"1234", b"5678"]), 8, None).unwrap();
+        let b = limit_body(chunked(&[b"1234", b"5678"]), 8, None).unwrap();
         assert_eq!(b.collect().await.unwrap().to_bytes(), "12345678");
-        assert!(!tripwire.too_large());
 
-        let (mut b, tripwire) = limit_body(chunked(&[b"1234", b"56789", b"0"]), 8, None).unwrap();
+        let mut b = limit_body(chunked(&[b"1234", b"56789", b"0"]), 8, None).unwrap();
         let first = b.frame().await.unwrap().unwrap().into_data().unwrap();
         assert_eq!(first, "1234");
         let err = b.frame().await.unwrap().unwrap_err();
         assert!(matches!(body_error(err), ProxyError::PayloadTooLarge(8)));
-        assert!(tripwire.too_large() && !tripwire.stalled());
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_stalled_body_times_out_and_a_flowing_one_does_not() {
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, BoxError>>(4);
         let body = StreamBody::new(tokio_stream::wrappers::ReceiverStream::new(rx));
-        let (mut b, tripwire) = limit_body(body, 100, Some(Duration::from_secs(1))).unwrap();
+        let mut b = limit_body(body, 100, Some(Duration::from_secs(1))).unwrap();
         let sender = tokio::spawn(async move {
             for _ in 0..3 {
                 tokio::time::sleep(Duration::from_millis(900)).await;
@@ -285,8 +251,15 @@ mod tests {
             );
         }
         let err = b.frame().await.unwrap().unwrap_err();
-        assert!(matches!(body_error(err), ProxyError::RequestTimeout(_)));
-        assert!(tripwire.stalled() && !tripwire.too_large());
+        // Wrapped the way an upstream request failure wraps it, the cause is still found.
+        #[derive(Debug, thiserror::Error)]
+        #[error("upstream request failed")]
+        struct Wrapped(#[source] BoxError);
+        let wrapped: BoxError = Box::new(Wrapped(err));
+        assert!(matches!(
+            client_fault(wrapped.as_ref()),
+            Some(ProxyError::RequestTimeout(_))
+        ));
         sender.abort();
     }
 }
