@@ -7,6 +7,7 @@
 //! override → pick → forward → access log and metrics, with `body`, `headers` and `client` as the
 //! pieces it uses, and `error` the one place a failure becomes a response.
 
+mod agent_h1;
 mod body;
 mod client;
 mod concurrency;

@@ -1,30 +1,44 @@
-//! The pooled HTTP client towards agents, sized by `agents.connectionPool`.
+//! The client towards agents, sized by `agents.connectionPool`.
 //!
-//! hyper's pool limits idle connections per host; `maxIdleConns` caps them across all hosts by giving
-//! each host at most `maxIdleConns / hosts` (never more than `maxIdleConnsPerHost`), so the total never
-//! exceeds the cap.
+//! HTTP/1.1 goes over our own pooled client ([`super::agent_h1`]). Its pool limits idle connections
+//! per host; `maxIdleConns` caps them across all hosts by giving each host at most
+//! `maxIdleConns / hosts` (never more than `maxIdleConnsPerHost`), so the total never exceeds the cap.
 //!
-//! gRPC requests go over a second, HTTP/2-only client (h2c with prior knowledge, or h2 when the agent
-//! URL is https in a later step), so trailers and `grpc-status` pass through and streams run both ways.
+//! gRPC requests go over hyper's HTTP/2-only client (h2c with prior knowledge), so trailers and
+//! `grpc-status` pass through and streams run both ways.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::Bytes;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use openclaw_config::ConnectionPool;
 
-use super::body::ProxyBody;
+use super::agent_h1::{self, AgentError, H1Body, Pool};
+use super::body::{BoxError, ProxyBody};
 
-/// How long establishing a connection to an agent may take.
+/// How long establishing an HTTP/2 connection to an agent may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// A pooled client and the settings it was built with.
+/// The pooled clients and the settings they were built with.
 pub struct UpstreamClient {
-    client: Client<HttpConnector, ProxyBody>,
+    h1: Pool,
     h2: Client<HttpConnector, ProxyBody>,
     per_host: usize,
     idle: Duration,
+}
+
+/// A response body from an agent, whichever protocol carried it.
+pub(crate) enum AgentBody {
+    /// From an HTTP/1.1 agent.
+    H1(H1Body),
+    /// From an HTTP/2 (gRPC) agent.
+    H2(Incoming),
 }
 
 // === impl UpstreamClient ===
@@ -38,11 +52,6 @@ impl UpstreamClient {
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
         connector.set_keepalive(Some(Duration::from_secs(60)));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(idle)
-            .pool_max_idle_per_host(per_host)
-            .pool_timer(hyper_util::rt::TokioTimer::new())
-            .build(connector.clone());
         // One multiplexed connection per agent carries every gRPC call.
         let h2 = Client::builder(TokioExecutor::new())
             .http2_only(true)
@@ -53,7 +62,7 @@ impl UpstreamClient {
             .http2_keep_alive_interval(Duration::from_secs(30))
             .build(connector);
         Self {
-            client,
+            h1: Pool::new(per_host, idle),
             h2,
             per_host,
             idle,
@@ -65,19 +74,33 @@ impl UpstreamClient {
         self.per_host == per_host(pool, hosts) && self.idle == pool.idle_timeout.get()
     }
 
-    /// Sends `req` to its agent: gRPC over HTTP/2, everything else over pooled HTTP/1.1.
-    pub fn request(
+    /// Sends `req` to its agent: gRPC over HTTP/2, everything else over pooled HTTP/1.1. The future
+    /// owns what it needs, so the client may be swapped while it runs.
+    pub(crate) fn request(
         &self,
         mut req: http::Request<ProxyBody>,
-    ) -> hyper_util::client::legacy::ResponseFuture {
-        if is_grpc(req.headers()) {
+    ) -> impl Future<Output = Result<http::Response<AgentBody>, AgentError>> + Send + 'static {
+        // The request moves into the future as it is (the common case); boxing it would cost more.
+        #[allow(clippy::large_enum_variant)]
+        enum Via {
+            H1(Pool, http::Request<ProxyBody>),
+            H2(hyper_util::client::legacy::ResponseFuture),
+        }
+        let via = if is_grpc(req.headers()) {
             *req.version_mut() = http::Version::HTTP_2;
             // gRPC needs `te: trailers`, the one TE value HTTP/2 allows (it was stripped as hop-by-hop).
             req.headers_mut()
                 .insert(http::header::TE, http::HeaderValue::from_static("trailers"));
-            return self.h2.request(req);
+            Via::H2(self.h2.request(req))
+        } else {
+            Via::H1(self.h1.clone(), req)
+        };
+        async move {
+            match via {
+                Via::H1(pool, req) => Ok(agent_h1::send(&pool, req).await?.map(AgentBody::H1)),
+                Via::H2(sent) => Ok(sent.await?.map(AgentBody::H2)),
+            }
         }
-        self.client.request(req)
     }
 }
 
@@ -91,4 +114,45 @@ fn is_grpc(h: &http::HeaderMap) -> bool {
     h.get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/grpc"))
+}
+
+// === impl AgentBody ===
+
+impl AgentBody {
+    /// The agent's side of a `101 Switching Protocols` response (HTTP/1.1 only).
+    pub(crate) fn into_upgraded(self) -> Option<agent_h1::Upgraded> {
+        match self {
+            Self::H1(b) => b.into_upgraded(),
+            Self::H2(_) => None,
+        }
+    }
+}
+
+impl Body for AgentBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self.get_mut() {
+            Self::H1(b) => Pin::new(b).poll_frame(cx),
+            Self::H2(b) => Pin::new(b).poll_frame(cx).map_err(Into::into),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Self::H1(b) => b.is_end_stream(),
+            Self::H2(b) => b.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Self::H1(b) => b.size_hint(),
+            Self::H2(b) => b.size_hint(),
+        }
+    }
 }

@@ -269,13 +269,13 @@ async fn proxy<'t>(
         let guard = ep.begin();
         let sent = shared.client.load().request(upstream_req);
         match sent.await {
-            Ok(mut resp) => {
+            Ok(resp) => {
                 ep.mark_success();
                 if let Some(protocol) = &upgrade
                     && resp.status() == http::StatusCode::SWITCHING_PROTOCOLS
                 {
-                    let upstream = hyper::upgrade::on(&mut resp);
-                    let (mut rparts, _) = resp.into_parts();
+                    let (mut rparts, rbody) = resp.into_parts();
+                    let upstream = rbody.into_upgraded();
                     headers::to_client(&mut rparts.headers, rid, rule.route_header.as_ref());
                     upgrade::restore(&mut rparts.headers, protocol);
                     // The tunnel holds the endpoint's and the node's in-flight counts until it closes.

@@ -7,6 +7,8 @@ use http::{HeaderMap, HeaderValue};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 
+use super::agent_h1::Upgraded;
+
 /// The `Upgrade` value of a request that asks for a protocol switch (`Connection: upgrade`).
 pub(crate) fn requested(h: &HeaderMap) -> Option<HeaderValue> {
     let asks = h
@@ -26,18 +28,24 @@ pub(crate) fn restore(h: &mut HeaderMap, protocol: &HeaderValue) {
 
 /// Joins the client's and the agent's upgraded connections in a task that lives until either side
 /// closes; `keep` (in-flight guards) lives as long.
-pub(crate) fn splice<K: Send + 'static>(client: Option<OnUpgrade>, upstream: OnUpgrade, keep: K) {
-    let Some(client) = client else { return };
+pub(crate) fn splice<K: Send + 'static>(
+    client: Option<OnUpgrade>,
+    upstream: Option<Upgraded>,
+    keep: K,
+) {
+    let (Some(client), Some(mut b)) = (client, upstream) else {
+        return;
+    };
     tokio::spawn(async move {
         let _keep = keep;
-        let (client, upstream) = match tokio::try_join!(client, upstream) {
-            Ok(pair) => pair,
+        let client = match client.await {
+            Ok(c) => c,
             Err(e) => {
                 tracing::debug!(error = %e, "upgrade did not complete");
                 return;
             }
         };
-        let (mut a, mut b) = (TokioIo::new(client), TokioIo::new(upstream));
+        let mut a = TokioIo::new(client);
         if let Err(e) = tokio::io::copy_bidirectional(&mut a, &mut b).await {
             tracing::debug!(error = %e, "upgraded connection ended with an error");
         }

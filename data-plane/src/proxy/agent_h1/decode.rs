@@ -1,0 +1,337 @@
+//! Framing of an agent's response body (RFC 9112 §6.3): a known length, chunked, or until the
+//! connection closes. Pure byte handling over the connection's read buffer, so it is tested alone.
+
+use bytes::{Bytes, BytesMut};
+
+/// The longest chunk-size line (with extensions) or trailer line accepted.
+const MAX_LINE: usize = 4 * 1024;
+/// The most trailer bytes accepted after the last chunk.
+const MAX_TRAILERS: usize = 16 * 1024;
+
+/// Why a body's framing is broken.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum DecodeError {
+    /// The connection closed before the body's end.
+    #[error("the agent closed the connection {0} bytes before the end of the body")]
+    ClosedEarly(u64),
+    /// The connection closed inside a chunked body.
+    #[error("the agent closed the connection inside a chunked body")]
+    ClosedInChunked,
+    /// A chunk-size line that is not hexadecimal.
+    #[error("invalid chunk size line {0:?}")]
+    ChunkSize(String),
+    /// A chunk's data not followed by CRLF.
+    #[error("chunk data not followed by CRLF")]
+    ChunkEnd,
+    /// A line longer than the limit.
+    #[error("chunk-size or trailer line longer than {MAX_LINE} bytes")]
+    LineTooLong,
+    /// Trailers longer than the limit.
+    #[error("trailers longer than {MAX_TRAILERS} bytes")]
+    TrailersTooLong,
+}
+
+/// What the buffered bytes give next.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Decoded {
+    /// Body bytes.
+    Data(Bytes),
+    /// The body ended.
+    End,
+    /// More bytes must be read first.
+    NeedMore,
+}
+
+/// Where a body is in its framing.
+#[derive(Debug)]
+pub(crate) enum Decoder {
+    /// This many bytes remain.
+    Length(u64),
+    /// Chunked transfer coding.
+    Chunked(Chunk),
+    /// Everything until the connection closes.
+    Eof,
+    /// The body has ended.
+    Done,
+}
+
+/// Where a chunked body is.
+#[derive(Debug)]
+pub(crate) enum Chunk {
+    /// Before a chunk-size line.
+    Size,
+    /// Inside a chunk's data, with this much left.
+    Data(u64),
+    /// After a chunk's data, before its CRLF.
+    DataEnd,
+    /// After the last chunk: trailer lines (this many bytes so far) until an empty line.
+    Trailers(usize),
+}
+
+// === impl Decoder ===
+
+impl Decoder {
+    /// A body of `n` bytes (done at once for `n == 0`).
+    pub(crate) fn length(n: u64) -> Self {
+        if n == 0 { Self::Done } else { Self::Length(n) }
+    }
+
+    /// A chunked body.
+    pub(crate) fn chunked() -> Self {
+        Self::Chunked(Chunk::Size)
+    }
+
+    /// True once the body has ended.
+    pub(crate) fn is_done(&self) -> bool {
+        matches!(self, Self::Done)
+    }
+
+    /// The bytes left when the length is known.
+    pub(crate) fn remaining(&self) -> Option<u64> {
+        match self {
+            Self::Length(n) => Some(*n),
+            Self::Done => Some(0),
+            _ => None,
+        }
+    }
+
+    /// Takes the next body bytes (or the end) out of `buf`.
+    pub(crate) fn decode(&mut self, buf: &mut BytesMut) -> Result<Decoded, DecodeError> {
+        match self {
+            Self::Done => Ok(Decoded::End),
+            Self::Eof => {
+                if buf.is_empty() {
+                    Ok(Decoded::NeedMore)
+                } else {
+                    Ok(Decoded::Data(buf.split().freeze()))
+                }
+            }
+            Self::Length(left) => {
+                if buf.is_empty() {
+                    return Ok(Decoded::NeedMore);
+                }
+                let n = usize::try_from(*left).unwrap_or(usize::MAX).min(buf.len());
+                *left -= n as u64;
+                if *left == 0 {
+                    *self = Self::Done;
+                }
+                Ok(Decoded::Data(buf.split_to(n).freeze()))
+            }
+            Self::Chunked(state) => {
+                let out = chunked(state, buf, true)?;
+                if out == Decoded::End {
+                    *self = Self::Done;
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    /// Consumes framing that follows data already taken (a chunk's CRLF, the last chunk, trailers) so
+    /// the end is known without waiting for another read; stops before the next data.
+    pub(crate) fn settle(&mut self, buf: &mut BytesMut) -> Result<(), DecodeError> {
+        if let Self::Chunked(state) = self
+            && chunked(state, buf, false)? == Decoded::End
+        {
+            *self = Self::Done;
+        }
+        Ok(())
+    }
+
+    /// The connection closed: the end of an `Eof` body, an error for the others.
+    pub(crate) fn at_eof(&mut self) -> Result<(), DecodeError> {
+        match self {
+            Self::Eof | Self::Done => {
+                *self = Self::Done;
+                Ok(())
+            }
+            Self::Length(n) => Err(DecodeError::ClosedEarly(*n)),
+            Self::Chunked(_) => Err(DecodeError::ClosedInChunked),
+        }
+    }
+}
+
+/// Runs the chunked framing over `buf`; with `data: false` it stops before any chunk data (returning
+/// `NeedMore` there).
+fn chunked(state: &mut Chunk, buf: &mut BytesMut, data: bool) -> Result<Decoded, DecodeError> {
+    loop {
+        match state {
+            Chunk::Size => {
+                let Some(line) = take_line(buf)? else {
+                    return Ok(Decoded::NeedMore);
+                };
+                let size = parse_size(&line)?;
+                *state = if size == 0 {
+                    Chunk::Trailers(0)
+                } else {
+                    Chunk::Data(size)
+                };
+            }
+            Chunk::Data(left) => {
+                if buf.is_empty() || !data {
+                    return Ok(Decoded::NeedMore);
+                }
+                let n = usize::try_from(*left).unwrap_or(usize::MAX).min(buf.len());
+                *left -= n as u64;
+                if *left == 0 {
+                    *state = Chunk::DataEnd;
+                }
+                return Ok(Decoded::Data(buf.split_to(n).freeze()));
+            }
+            Chunk::DataEnd => {
+                if buf.len() < 2 {
+                    return Ok(Decoded::NeedMore);
+                }
+                if &buf[..2] != b"\r\n" {
+                    return Err(DecodeError::ChunkEnd);
+                }
+                let _ = buf.split_to(2);
+                *state = Chunk::Size;
+            }
+            Chunk::Trailers(seen) => {
+                // Trailer fields of an HTTP/1.1 agent are read past and dropped: an HTTP/1.1 client of
+                // the gateway rarely asks for them, and gRPC (which needs them) goes over HTTP/2.
+                let before = buf.len();
+                let Some(line) = take_line(buf)? else {
+                    return Ok(Decoded::NeedMore);
+                };
+                *seen += before - buf.len();
+                if *seen > MAX_TRAILERS {
+                    return Err(DecodeError::TrailersTooLong);
+                }
+                if line.is_empty() {
+                    return Ok(Decoded::End);
+                }
+            }
+        }
+    }
+}
+
+/// The next line without its CRLF (or bare LF), or `None` until a whole line is buffered.
+fn take_line(buf: &mut BytesMut) -> Result<Option<BytesMut>, DecodeError> {
+    match buf.iter().position(|&b| b == b'\n') {
+        Some(i) if i < MAX_LINE => {
+            let mut line = buf.split_to(i + 1);
+            line.truncate(i);
+            if line.last() == Some(&b'\r') {
+                line.truncate(i - 1);
+            }
+            Ok(Some(line))
+        }
+        Some(_) => Err(DecodeError::LineTooLong),
+        None if buf.len() >= MAX_LINE => Err(DecodeError::LineTooLong),
+        None => Ok(None),
+    }
+}
+
+/// A chunk-size line: hexadecimal digits, then optional whitespace and `;extensions` (ignored).
+fn parse_size(line: &[u8]) -> Result<u64, DecodeError> {
+    let bad = || DecodeError::ChunkSize(String::from_utf8_lossy(line).into_owned());
+    let digits = line
+        .iter()
+        .position(|b| !b.is_ascii_hexdigit())
+        .unwrap_or(line.len());
+    if digits == 0 || digits > 15 {
+        return Err(bad());
+    }
+    let rest = &line[digits..];
+    let rest = rest.trim_ascii_start();
+    if !rest.is_empty() && rest[0] != b';' {
+        return Err(bad());
+    }
+    let text = std::str::from_utf8(&line[..digits]).map_err(|_| bad())?;
+    u64::from_str_radix(text, 16).map_err(|_| bad())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds `input` in pieces of `step` bytes and collects the body.
+    fn run(mut d: Decoder, input: &[u8], step: usize) -> Result<(Vec<u8>, usize), DecodeError> {
+        let mut buf = BytesMut::new();
+        let mut out = Vec::new();
+        for piece in input.chunks(step) {
+            buf.extend_from_slice(piece);
+            loop {
+                match d.decode(&mut buf)? {
+                    Decoded::Data(b) => {
+                        out.extend_from_slice(&b);
+                        d.settle(&mut buf)?;
+                    }
+                    Decoded::End => return Ok((out, buf.len())),
+                    Decoded::NeedMore => break,
+                }
+            }
+        }
+        d.at_eof()?;
+        Ok((out, buf.len()))
+    }
+
+    #[test]
+    fn length_bodies_stop_at_their_length() {
+        for step in [1, 3, 100] {
+            let (body, left) = run(Decoder::length(5), b"hello, extra", step).unwrap();
+            assert_eq!(body, b"hello");
+            if step == 100 {
+                assert_eq!(left, 7, "the bytes after the body stay buffered");
+            }
+        }
+        assert!(Decoder::length(0).is_done());
+        assert!(matches!(
+            run(Decoder::length(9), b"short", 2),
+            Err(DecodeError::ClosedEarly(4))
+        ));
+    }
+
+    #[test]
+    fn chunked_bodies_in_any_split() {
+        let wire = b"5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\nx-trailer: 1\r\n\r\nNEXT";
+        for step in 1..wire.len() {
+            let (body, left) = run(Decoder::chunked(), wire, step).unwrap();
+            assert_eq!(body, b"hello, world", "step {step}");
+            // Only the bytes after the body stay buffered.
+            assert!(left <= 4, "step {step}");
+        }
+    }
+
+    #[test]
+    fn settle_finds_the_end_right_after_the_last_data() {
+        let mut d = Decoder::chunked();
+        let mut buf = BytesMut::from(&b"3\r\nabc\r\n0\r\n\r\n"[..]);
+        assert_eq!(
+            d.decode(&mut buf).unwrap(),
+            Decoded::Data(Bytes::from_static(b"abc"))
+        );
+        d.settle(&mut buf).unwrap();
+        assert!(d.is_done());
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn broken_chunked_framing_is_refused() {
+        assert!(matches!(
+            run(Decoder::chunked(), b"zz\r\n", 10),
+            Err(DecodeError::ChunkSize(_))
+        ));
+        assert!(matches!(
+            run(Decoder::chunked(), b"3\r\nabcX\r\n", 10),
+            Err(DecodeError::ChunkEnd)
+        ));
+        assert!(matches!(
+            run(Decoder::chunked(), b"3\r\nab", 10),
+            Err(DecodeError::ClosedInChunked)
+        ));
+        let long = vec![b'1'; MAX_LINE + 1];
+        assert!(matches!(
+            run(Decoder::chunked(), &long, 10),
+            Err(DecodeError::LineTooLong | DecodeError::ChunkSize(_))
+        ));
+    }
+
+    #[test]
+    fn eof_bodies_end_with_the_connection() {
+        let (body, _) = run(Decoder::Eof, b"all of it", 4).unwrap();
+        assert_eq!(body, b"all of it");
+    }
+}

@@ -1,0 +1,309 @@
+//! Request heads out, response heads in: HTTP/1.1 message heads towards an agent.
+
+use bytes::{BufMut, BytesMut};
+use http::header::{CONNECTION, CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
+
+use super::decode::Decoder;
+use super::error::AgentError;
+
+/// The largest response head accepted from an agent.
+pub(crate) const MAX_HEAD: usize = 256 * 1024;
+/// Response headers parsed without a heap allocation for httparse's slots.
+const INLINE_HEADERS: usize = 64;
+/// The most response headers accepted.
+const MAX_HEADERS: usize = 512;
+
+/// How a request body is delimited on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Framing {
+    /// No body and no length header (a GET without body, say).
+    None,
+    /// `Content-Length`.
+    Length(u64),
+    /// `Transfer-Encoding: chunked` (a streamed body of unknown length).
+    Chunked,
+}
+
+/// A parsed response head and what follows it.
+pub(crate) struct Parsed {
+    pub(crate) status: StatusCode,
+    pub(crate) version: Version,
+    pub(crate) headers: HeaderMap,
+    pub(crate) decoder: Decoder,
+    /// The connection may carry another exchange after this body.
+    pub(crate) keep_alive: bool,
+}
+
+/// Writes a request head into `dst`. `Content-Length` and `Transfer-Encoding` come from `framing`,
+/// not from `headers`; `Host` is `authority` when `headers` has none.
+pub(crate) fn encode_request(
+    dst: &mut BytesMut,
+    method: &Method,
+    target: &str,
+    authority: &str,
+    headers: &HeaderMap,
+    framing: Framing,
+) {
+    dst.reserve(64 + target.len() + headers.len() * 32);
+    dst.put_slice(method.as_str().as_bytes());
+    dst.put_u8(b' ');
+    dst.put_slice(target.as_bytes());
+    dst.put_slice(b" HTTP/1.1\r\n");
+    if !headers.contains_key(HOST) {
+        dst.put_slice(b"host: ");
+        dst.put_slice(authority.as_bytes());
+        dst.put_slice(b"\r\n");
+    }
+    for (name, value) in headers {
+        if name == CONTENT_LENGTH || name == TRANSFER_ENCODING {
+            continue;
+        }
+        dst.put_slice(name.as_str().as_bytes());
+        dst.put_slice(b": ");
+        dst.put_slice(value.as_bytes());
+        dst.put_slice(b"\r\n");
+    }
+    match framing {
+        Framing::None => {}
+        Framing::Length(n) => {
+            dst.put_slice(b"content-length: ");
+            dst.put_slice(itoa(n, &mut [0u8; 20]));
+            dst.put_slice(b"\r\n");
+        }
+        Framing::Chunked => dst.put_slice(b"transfer-encoding: chunked\r\n"),
+    }
+    dst.put_slice(b"\r\n");
+}
+
+/// Decimal digits of `n` in `buf`.
+fn itoa(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[i..];
+        }
+    }
+}
+
+/// The response head at the start of `buf` (taken out of it), or `None` until it is complete.
+/// `head_request`: the request was HEAD, so the response has no body whatever its headers say.
+pub(crate) fn parse_response(
+    buf: &mut BytesMut,
+    head_request: bool,
+) -> Result<Option<Parsed>, AgentError> {
+    match parse_with::<INLINE_HEADERS>(buf, head_request) {
+        Err(AgentError::Invalid(e)) if e == httparse::Error::TooManyHeaders.to_string() => {
+            parse_with::<MAX_HEADERS>(buf, head_request)
+        }
+        other => other,
+    }
+}
+
+/// [`parse_response`] with room for `N` headers.
+fn parse_with<const N: usize>(
+    buf: &mut BytesMut,
+    head_request: bool,
+) -> Result<Option<Parsed>, AgentError> {
+    let mut slots = [httparse::EMPTY_HEADER; N];
+    let mut res = httparse::Response::new(&mut slots);
+    let len = match res.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(e) => return Err(AgentError::Invalid(e.to_string())),
+    };
+    let code = res.code.unwrap_or(0);
+    let status =
+        StatusCode::from_u16(code).map_err(|_| AgentError::Invalid(format!("status {code}")))?;
+    let version = if res.version == Some(0) {
+        Version::HTTP_10
+    } else {
+        Version::HTTP_11
+    };
+    let base = buf.as_ptr() as usize;
+    let mut spans = Vec::with_capacity(res.headers.len());
+    for h in res.headers.iter() {
+        let name = HeaderName::from_bytes(h.name.as_bytes())
+            .map_err(|_| AgentError::Invalid(format!("header name {:?}", h.name)))?;
+        let start = h.value.as_ptr() as usize - base;
+        spans.push((name, start, start + h.value.len()));
+    }
+    // The values stay slices of the received bytes: no copy per header.
+    let head = buf.split_to(len).freeze();
+    let mut headers = HeaderMap::with_capacity(spans.len());
+    for (name, start, end) in spans {
+        let value = HeaderValue::from_maybe_shared(head.slice(start..end))
+            .map_err(|_| AgentError::Invalid(format!("value of header {name}")))?;
+        headers.append(name, value);
+    }
+    let (decoder, delimited) = body_framing(status, &headers, head_request)?;
+    let keep_alive =
+        delimited && persistent(version, &headers) && status != StatusCode::SWITCHING_PROTOCOLS;
+    Ok(Some(Parsed {
+        status,
+        version,
+        headers,
+        decoder,
+        keep_alive,
+    }))
+}
+
+/// The body's framing (RFC 9112 §6.3), and whether the connection stays usable after it.
+fn body_framing(
+    status: StatusCode,
+    h: &HeaderMap,
+    head_request: bool,
+) -> Result<(Decoder, bool), AgentError> {
+    if head_request
+        || status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+    {
+        return Ok((Decoder::length(0), true));
+    }
+    if h.contains_key(TRANSFER_ENCODING) {
+        let last = h
+            .get_all(TRANSFER_ENCODING)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .rfind(|t| !t.is_empty());
+        let chunked = last.is_some_and(|t| t.eq_ignore_ascii_case("chunked"));
+        // With a Content-Length too, the message may be an attempt at smuggling: read it, then close.
+        let clean = !h.contains_key(CONTENT_LENGTH);
+        return Ok(if chunked {
+            (Decoder::chunked(), clean)
+        } else {
+            (Decoder::Eof, false)
+        });
+    }
+    let mut length = None;
+    for v in h.get_all(CONTENT_LENGTH) {
+        for part in v.as_bytes().split(|&b| b == b',') {
+            let n = std::str::from_utf8(part.trim_ascii())
+                .ok()
+                .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|s| s.parse::<u64>().ok())
+                .ok_or_else(|| AgentError::Invalid(format!("content-length {v:?}")))?;
+            if length.is_some_and(|l| l != n) {
+                return Err(AgentError::Invalid(
+                    "conflicting content-length values".into(),
+                ));
+            }
+            length = Some(n);
+        }
+    }
+    Ok(match length {
+        Some(n) => (Decoder::length(n), true),
+        None => (Decoder::Eof, false),
+    })
+}
+
+/// HTTP/1.1 connections persist unless `Connection: close`; HTTP/1.0 ones only with `keep-alive`.
+fn persistent(version: Version, h: &HeaderMap) -> bool {
+    let has = |token: &str| {
+        h.get_all(CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case(token))
+    };
+    if version == Version::HTTP_10 {
+        has("keep-alive")
+    } else {
+        !has("close")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(wire: &[u8]) -> Result<Option<Parsed>, AgentError> {
+        parse_response(&mut BytesMut::from(wire), false)
+    }
+
+    #[test]
+    fn encodes_a_request_head() {
+        let mut h = HeaderMap::new();
+        h.insert("x-a", HeaderValue::from_static("1"));
+        h.insert(CONTENT_LENGTH, HeaderValue::from_static("999"));
+        let mut dst = BytesMut::new();
+        encode_request(
+            &mut dst,
+            &Method::POST,
+            "/p?q=1",
+            "agent:80",
+            &h,
+            Framing::Length(12),
+        );
+        assert_eq!(
+            &dst[..],
+            b"POST /p?q=1 HTTP/1.1\r\nhost: agent:80\r\nx-a: 1\r\ncontent-length: 12\r\n\r\n"
+        );
+        assert_eq!(itoa(0, &mut [0; 20]), b"0");
+        assert_eq!(
+            itoa(u64::MAX, &mut [0; 20]),
+            u64::MAX.to_string().as_bytes()
+        );
+    }
+
+    #[test]
+    fn parses_heads_and_their_framing() {
+        let p = parse(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: b\r\n\r\nhello")
+            .unwrap()
+            .unwrap();
+        assert_eq!(p.status, 200);
+        assert_eq!(p.headers["x-a"], "b");
+        assert_eq!(p.decoder.remaining(), Some(5));
+        assert!(p.keep_alive);
+
+        let p = parse(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert!(matches!(p.decoder, Decoder::Chunked(_)));
+        let p = parse(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert!(!p.keep_alive);
+        let p = parse(b"HTTP/1.0 200 OK\r\n\r\n").unwrap().unwrap();
+        assert!(matches!(p.decoder, Decoder::Eof));
+        assert!(!p.keep_alive, "read until close");
+        let p = parse(b"HTTP/1.1 204 No Content\r\nContent-Length: 9\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert!(p.decoder.is_done());
+        assert!(parse(b"HTTP/1.1 200 OK\r\nContent-").unwrap().is_none());
+    }
+
+    #[test]
+    fn refuses_broken_heads() {
+        assert!(matches!(
+            parse(b"HTTP/1.1 2x0 OK\r\n\r\n"),
+            Err(AgentError::Invalid(_))
+        ));
+        assert!(matches!(
+            parse(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"),
+            Err(AgentError::Invalid(_))
+        ));
+        assert!(matches!(
+            parse(b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n"),
+            Err(AgentError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn many_headers_fall_back_to_a_larger_table() {
+        let mut wire = b"HTTP/1.1 200 OK\r\n".to_vec();
+        for i in 0..100 {
+            wire.extend_from_slice(format!("x-h{i}: {i}\r\n").as_bytes());
+        }
+        wire.extend_from_slice(b"content-length: 0\r\n\r\n");
+        let p = parse(&wire).unwrap().unwrap();
+        assert_eq!(p.headers.len(), 101);
+    }
+}
