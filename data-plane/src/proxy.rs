@@ -14,13 +14,17 @@ mod concurrency;
 mod cors;
 mod endpoints;
 mod error;
+mod framing;
+mod h1_server;
 mod handler;
 mod headers;
 mod limits;
 mod pick;
+mod prefixed;
 mod server;
 mod timed_io;
 mod upgrade;
+mod wire;
 
 pub(crate) use body::requested_agent;
 pub use body::{BoxError, ProxyBody, full as full_body};

@@ -3,16 +3,14 @@
 //! about a fifth of the proxy's per-request instructions there).
 //!
 //! [`pool`] keeps idle connections, [`head`] writes request heads and parses response heads,
-//! [`exchange`] runs one request/response, [`decode`] frames response bodies, [`body`] streams them,
-//! and [`upgraded`] is a connection after `101 Switching Protocols`.
+//! [`exchange`] runs one request/response, [`body`] streams response bodies (framed by
+//! [`super::framing`]).
 
 mod body;
-mod decode;
 mod error;
 mod exchange;
 mod head;
 mod pool;
-mod upgraded;
 
 #[cfg(test)]
 mod tests;
@@ -21,4 +19,6 @@ pub(crate) use body::H1Body;
 pub(crate) use error::AgentError;
 pub(crate) use exchange::send;
 pub(crate) use pool::Pool;
-pub(crate) use upgraded::Upgraded;
+
+/// An agent's connection after `101 Switching Protocols`.
+pub(crate) type Upgraded = super::prefixed::Prefixed<tokio::net::TcpStream>;

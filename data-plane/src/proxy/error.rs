@@ -45,6 +45,9 @@ pub(crate) enum ProxyError {
     /// The client stopped sending its request body for `http.timeouts.read`.
     #[error("request body not received in time (nothing for {0:?})")]
     RequestTimeout(std::time::Duration),
+    /// The request head is not valid HTTP/1.1.
+    #[error("bad request: {0}")]
+    BadRequest(String),
     /// `performance.maxConcurrentRequests` requests are in flight already.
     #[error("too many requests in flight, retry later")]
     Overloaded,
@@ -58,7 +61,7 @@ impl ProxyError {
         match self {
             Self::NoRoute(_) => "no_route",
             Self::Unauthorized => "unauthorized",
-            Self::UnknownAgent(_) | Self::BadBody(_) => "bad_request",
+            Self::UnknownAgent(_) | Self::BadBody(_) | Self::BadRequest(_) => "bad_request",
             Self::NoHealthyEndpoint(_) => "no_healthy_endpoint",
             Self::Connect(_) => "upstream_connect",
             Self::Upstream(..) => "upstream_error",
@@ -76,7 +79,9 @@ impl ProxyError {
         match self {
             Self::NoRoute(_) => StatusCode::NOT_FOUND,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::UnknownAgent(_) | Self::BadBody(_) => StatusCode::BAD_REQUEST,
+            Self::UnknownAgent(_) | Self::BadBody(_) | Self::BadRequest(_) => {
+                StatusCode::BAD_REQUEST
+            }
             Self::NoHealthyEndpoint(_) | Self::NotReady | Self::Overloaded => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -115,7 +120,10 @@ impl ProxyError {
         ) {
             h.insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
-        if matches!(self, Self::PayloadTooLarge(_) | Self::RequestTimeout(_)) {
+        if matches!(
+            self,
+            Self::PayloadTooLarge(_) | Self::RequestTimeout(_) | Self::BadRequest(_)
+        ) {
             // The rest of the body is never read: the connection cannot carry another request.
             h.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
         }

@@ -10,9 +10,9 @@ use std::time::Instant;
 use bytes::Bytes;
 use http::uri::PathAndQuery;
 use http::{HeaderValue, Request, Response, Uri};
-use hyper::body::Incoming;
+use hyper::body::Body;
 
-use super::body::{Peeked, ProxyBody, full, hold, requested_agent};
+use super::body::{BoxError, Peeked, ProxyBody, full, hold, requested_agent};
 use super::concurrency::InFlightGuard;
 use super::cors::{self, CorsCheck};
 use super::endpoints;
@@ -69,11 +69,15 @@ struct Outcome<'t> {
 }
 
 /// Serves one request.
-pub(crate) async fn handle(
+pub(crate) async fn handle<B>(
     shared: Arc<Shared>,
     conn: Conn,
-    req: Request<Incoming>,
-) -> Result<Response<ProxyBody>, Infallible> {
+    req: Request<B>,
+) -> Result<Response<ProxyBody>, Infallible>
+where
+    B: Body<Data = Bytes> + Send + Sync + Unpin + 'static,
+    B::Error: Into<BoxError>,
+{
     let started = Instant::now();
     let table = shared.current.load_full();
     if let Some(resp) = endpoints::answer(&shared, table.as_deref(), &req) {
@@ -126,14 +130,18 @@ pub(crate) async fn handle(
 /// The stages before routing, each answering the request itself when it must: the head size (431),
 /// CORS (preflights; `allow_origin` learns the value for the response), load shedding (503) and a
 /// declared body size (413). Then the proxy.
-async fn admit<'t>(
+async fn admit<'t, B>(
     shared: &Shared,
     t: &'t Compiled,
     conn: &Conn,
-    req: Request<Incoming>,
+    req: Request<B>,
     rid: &HeaderValue,
     allow_origin: &mut Option<HeaderValue>,
-) -> Outcome<'t> {
+) -> Outcome<'t>
+where
+    B: Body<Data = Bytes> + Send + Sync + Unpin + 'static,
+    B::Error: Into<BoxError>,
+{
     let size = &t.gateway.http.limits;
     if let Err(e) = limits::check_head(&req, size.max_header_size.bytes()) {
         return fail(NO_ROUTE, None, e);
@@ -193,7 +201,9 @@ async fn proxy<'t>(
     };
     let mut decision = t.routes.route(&info, None);
     if matches!(decision, Decision::NeedsText) {
-        let scores = match semantic_scores(shared, t, &parts.headers, &mut body).await {
+        // Boxed here (and the peeks below): their futures are large and most requests never run them,
+        // so they stay out of the size of every request's future, which is copied when it is boxed.
+        let scores = match Box::pin(semantic_scores(shared, t, &parts.headers, &mut body)).await {
             Ok(s) => s,
             Err(e) => return fail(NO_ROUTE, None, e),
         };
@@ -220,7 +230,7 @@ async fn proxy<'t>(
     // A rule with a fallback keeps small bodies, so a refused connection can be retried elsewhere.
     let replay = if rule.fallback.is_some() {
         // An error here must end the request: `peek` has already taken the body.
-        match peek(&mut body).await {
+        match Box::pin(peek(&mut body)).await {
             Ok(b) => b,
             Err(e) => return fail(&rule.name, None, e),
         }
@@ -345,7 +355,9 @@ async fn choose(
     if rule.allow_agent_override {
         named = pick::header_agent(h);
         if named.is_none() && pick::body_may_name_agent(h) {
-            named = peek(body).await?.and_then(|b| requested_agent(&b));
+            named = Box::pin(peek(body))
+                .await?
+                .and_then(|b| requested_agent(&b));
         }
     }
     pick::pick(t, rule, named.as_deref()).map(|(ep, _)| ep)

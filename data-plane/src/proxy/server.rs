@@ -1,6 +1,7 @@
 //! Accepting client connections (HTTP/1.1 and HTTP/2 on one port: h2 via ALPN over TLS, h2c with prior
 //! knowledge on plain TCP), closing the ones idle for `http.timeouts.idle`, and draining them on
-//! shutdown.
+//! shutdown. Plain-TCP HTTP/1.1 is served by [`super::h1_server`]; TLS connections, h2c and protocol
+//! switches by hyper.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -8,11 +9,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
+use super::h1_server::{self, Ended};
 use super::handler::{Conn, handle};
 use super::timed_io::TimedIo;
 use crate::state::Shared;
@@ -79,6 +82,12 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: impl Fu
                 (to.read.get(), to.write.get(), to.idle.get())
             },
         );
+        let h1 = h1_server::Settings {
+            idle,
+            read: handshake_timeout,
+            max_head: (2 * max_header).max(8192),
+            max_header_size: max_header as u64,
+        };
         let stream = TimedIo::new(stream, write_timeout);
         let activity = stream.activity();
         // The handshake runs in the connection's task so one slow client never blocks accepting.
@@ -88,15 +97,23 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: impl Fu
             let conn = Conn::new(peer, if acceptor.is_some() { "https" } else { "http" });
             // Boxed per request: hyper keeps a connection's service-future slot allocated while the
             // connection idles, so an unboxed future (~1.9 kB) would stay resident per keep-alive client.
-            let svc = hyper::service::service_fn(move |req| {
+            let (h1_shared, h1_conn) = (svc_shared.clone(), conn.clone());
+            let serve_h1 = move |req: http::Request<h1_server::RequestBody>| {
+                Box::pin(handle(h1_shared.clone(), h1_conn.clone(), req))
+            };
+            let svc = hyper::service::service_fn(move |req: http::Request<Incoming>| {
                 Box::pin(handle(svc_shared.clone(), conn.clone(), req))
             });
             let result = match acceptor {
-                None => {
-                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
-                    tokio::pin!(conn);
-                    drive(conn, |c| c.graceful_shutdown(), &activity, idle, &mut stop).await
-                }
+                None => match h1_server::serve_connection(stream, serve_h1, h1, &mut stop).await {
+                    Ok(Ended::Closed) => Ok(()),
+                    Err(e) => Err(e.into()),
+                    Ok(Ended::HandOff(io)) => {
+                        let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), svc);
+                        tokio::pin!(conn);
+                        drive(conn, |c| c.graceful_shutdown(), &activity, idle, &mut stop).await
+                    }
+                },
                 Some(acceptor) => {
                     let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(stream))
                         .await

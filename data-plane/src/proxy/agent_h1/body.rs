@@ -7,12 +7,12 @@ use std::task::{Context, Poll, ready};
 use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
 
-use super::decode::{Decoded, Decoder};
+use super::Upgraded;
 use super::error::AgentError;
 use super::exchange::read;
 use super::pool::Conn;
-use super::upgraded::Upgraded;
 use crate::proxy::body::BoxError;
+use crate::proxy::framing::{Decoded, Decoder};
 
 /// The body of a response from an HTTP/1.1 agent.
 pub(crate) struct H1Body {

@@ -2,8 +2,8 @@
 
 use std::io;
 
-use super::decode::DecodeError;
 use crate::proxy::body::BoxError;
+use crate::proxy::framing::DecodeError;
 
 /// Why a request to an agent got no (complete) response.
 #[derive(Debug, thiserror::Error)]

@@ -8,14 +8,14 @@
 //! its method is idempotent (as Go's and hyper's clients do).
 
 use std::future::poll_fn;
-use std::io::{self, IoSlice};
+use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use bytes::{Buf, Bytes, BytesMut};
 use http::{Method, Request, Response};
 use hyper::body::Body;
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::io::AsyncWrite;
 use tokio::net::TcpStream;
 
 use super::body::H1Body;
@@ -23,9 +23,7 @@ use super::error::AgentError;
 use super::head::{self, Framing, MAX_HEAD, Parsed};
 use super::pool::{Conn, Pool};
 use crate::proxy::body::ProxyBody;
-
-/// Free space kept in a connection's read buffer before each read.
-const READ_SPACE: usize = 8 * 1024;
+use crate::proxy::wire;
 
 /// How an exchange failed, and whether sending it again is safe.
 struct Failure {
@@ -353,31 +351,9 @@ fn head_complete(buf: &[u8]) -> bool {
     buf.windows(2).any(|w| w == b"\n\n") || buf.windows(3).any(|w| w == b"\n\r\n")
 }
 
-/// Writes `a` then `b` (one system call when the socket takes both).
+/// Writes `a` then `b`; a failure means the request did not get out whole.
 async fn write(io: &mut TcpStream, a: &[u8], b: &[u8]) -> Result<(), Failure> {
-    let (mut a, mut b) = (a, b);
-    while !a.is_empty() {
-        let n = io
-            .write_vectored(&[IoSlice::new(a), IoSlice::new(b)])
-            .await
-            .map_err(fail_write)?;
-        if n == 0 {
-            return Err(fail_write(io::ErrorKind::WriteZero.into()));
-        }
-        if n >= a.len() {
-            b = &b[n - a.len()..];
-            a = &[];
-        } else {
-            a = &a[n..];
-        }
-    }
-    io.write_all(b).await.map_err(fail_write)
-}
-
-fn reserve(buf: &mut BytesMut) {
-    if buf.capacity() - buf.len() < READ_SPACE / 4 {
-        buf.reserve(READ_SPACE);
-    }
+    wire::write_two(io, a, b).await.map_err(fail_write)
 }
 
 /// Reads what the socket has into `buf` (0: the agent closed).
@@ -386,8 +362,7 @@ pub(crate) fn read(
     buf: &mut BytesMut,
     cx: &mut Context<'_>,
 ) -> Poll<io::Result<usize>> {
-    reserve(buf);
-    tokio_util::io::poll_read_buf(Pin::new(io), cx, buf)
+    wire::poll_read(io, buf, cx)
 }
 
 /// The response to hand out: the body reads on from `conn`, which is released at once when there is

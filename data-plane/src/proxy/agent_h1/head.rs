@@ -4,8 +4,8 @@ use bytes::{BufMut, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
 
-use super::decode::Decoder;
 use super::error::AgentError;
+use crate::proxy::framing::Decoder;
 
 /// The largest response head accepted from an agent.
 pub(crate) const MAX_HEAD: usize = 256 * 1024;

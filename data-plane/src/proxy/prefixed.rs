@@ -1,5 +1,6 @@
-//! An agent connection after `101 Switching Protocols`: the bytes it sent after its response head
-//! first, then the socket itself.
+//! A connection with bytes already read from it put back in front: an agent's connection after
+//! `101 Switching Protocols` (with what the agent sent after its head), or a client's connection handed
+//! to hyper (with the head already read).
 
 use std::io;
 use std::pin::Pin;
@@ -7,23 +8,22 @@ use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 
-/// The agent's side of an upgraded (WebSocket, …) connection.
-pub(crate) struct Upgraded {
-    io: TcpStream,
+/// `io`, whose reads first return `buffered`.
+pub(crate) struct Prefixed<T> {
+    io: T,
     buffered: Bytes,
 }
 
-// === impl Upgraded ===
+// === impl Prefixed ===
 
-impl Upgraded {
-    pub(crate) fn new(io: TcpStream, buffered: Bytes) -> Self {
+impl<T> Prefixed<T> {
+    pub(crate) fn new(io: T, buffered: Bytes) -> Self {
         Self { io, buffered }
     }
 }
 
-impl AsyncRead for Upgraded {
+impl<T: AsyncRead + Unpin> AsyncRead for Prefixed<T> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -39,13 +39,25 @@ impl AsyncRead for Upgraded {
     }
 }
 
-impl AsyncWrite for Upgraded {
+impl<T: AsyncWrite + Unpin> AsyncWrite for Prefixed<T> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -1,5 +1,6 @@
-//! Framing of an agent's response body (RFC 9112 §6.3): a known length, chunked, or until the
-//! connection closes. Pure byte handling over the connection's read buffer, so it is tested alone.
+//! HTTP/1.1 message body framing (RFC 9112 §6.3 and §7.1), for requests from clients and responses
+//! from agents alike: a known length, chunked, or until the connection closes. Pure byte handling over
+//! a connection's read buffer, so it is tested alone.
 
 use bytes::{Bytes, BytesMut};
 
@@ -12,10 +13,10 @@ const MAX_TRAILERS: usize = 16 * 1024;
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum DecodeError {
     /// The connection closed before the body's end.
-    #[error("the agent closed the connection {0} bytes before the end of the body")]
+    #[error("the connection closed {0} bytes before the end of the body")]
     ClosedEarly(u64),
     /// The connection closed inside a chunked body.
-    #[error("the agent closed the connection inside a chunked body")]
+    #[error("the connection closed inside a chunked body")]
     ClosedInChunked,
     /// A chunk-size line that is not hexadecimal.
     #[error("invalid chunk size line {0:?}")]

@@ -1,0 +1,231 @@
+//! Request heads from clients, parsed without copying into `http` types, with their body's framing.
+
+use bytes::{Bytes, BytesMut};
+use http::header::{CONNECTION, CONTENT_LENGTH, EXPECT, TE, TRANSFER_ENCODING, UPGRADE};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri, Version};
+
+use crate::proxy::framing::Decoder;
+
+/// Headers parsed without a heap allocation for httparse's slots.
+const INLINE_HEADERS: usize = 64;
+/// The most request headers accepted.
+const MAX_HEADERS: usize = 256;
+
+/// The first bytes of an HTTP/2 connection with prior knowledge (h2c).
+pub(crate) const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// A parsed request head.
+pub(crate) struct Head {
+    pub(crate) method: Method,
+    pub(crate) uri: Uri,
+    pub(crate) version: Version,
+    pub(crate) headers: HeaderMap,
+    /// How the body is delimited.
+    pub(crate) body: Decoder,
+    /// The client allows another request on this connection after this one.
+    pub(crate) keep_alive: bool,
+    /// `Expect: 100-continue`.
+    pub(crate) expects_continue: bool,
+    /// `TE: trailers`: the client takes trailer fields in a chunked response.
+    pub(crate) takes_trailers: bool,
+    /// A protocol switch (`Connection: upgrade`) or CONNECT: served by hyper, which owns upgrades.
+    pub(crate) switches: bool,
+    /// The head as received (to give it back when the connection is handed over).
+    pub(crate) raw: Bytes,
+}
+
+/// Why a request head is refused.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum HeadError {
+    /// Not valid HTTP/1.x.
+    #[error("malformed request: {0}")]
+    Malformed(String),
+    /// More header fields than accepted.
+    #[error("more than {MAX_HEADERS} header fields")]
+    TooManyHeaders,
+}
+
+/// The request head at the start of `buf` (taken out of it), or `None` until it is complete.
+pub(crate) fn parse(buf: &mut BytesMut) -> Result<Option<Head>, HeadError> {
+    match parse_with::<INLINE_HEADERS>(buf) {
+        Err(HeadError::TooManyHeaders) => parse_with::<MAX_HEADERS>(buf),
+        other => other,
+    }
+}
+
+fn parse_with<const N: usize>(buf: &mut BytesMut) -> Result<Option<Head>, HeadError> {
+    let mut slots = [httparse::EMPTY_HEADER; N];
+    let mut req = httparse::Request::new(&mut slots);
+    let len = match req.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooManyHeaders),
+        Err(e) => return Err(HeadError::Malformed(e.to_string())),
+    };
+    let method = Method::from_bytes(req.method.unwrap_or("").as_bytes())
+        .map_err(|_| HeadError::Malformed("method".into()))?;
+    let version = if req.version == Some(0) {
+        Version::HTTP_10
+    } else {
+        Version::HTTP_11
+    };
+    let base = buf.as_ptr() as usize;
+    let path = req.path.unwrap_or("/");
+    let path_span = (path.as_ptr() as usize - base, path.len());
+    let mut spans = Vec::with_capacity(req.headers.len());
+    for h in req.headers.iter() {
+        let name = HeaderName::from_bytes(h.name.as_bytes())
+            .map_err(|_| HeadError::Malformed(format!("header name {:?}", h.name)))?;
+        let start = h.value.as_ptr() as usize - base;
+        spans.push((name, start, start + h.value.len()));
+    }
+    let raw = buf.split_to(len).freeze();
+    let uri = Uri::from_maybe_shared(raw.slice(path_span.0..path_span.0 + path_span.1))
+        .map_err(|e| HeadError::Malformed(format!("request target: {e}")))?;
+    let mut headers = HeaderMap::with_capacity(spans.len());
+    for (name, start, end) in spans {
+        let value = HeaderValue::from_maybe_shared(raw.slice(start..end))
+            .map_err(|_| HeadError::Malformed(format!("value of header {name}")))?;
+        headers.append(name, value);
+    }
+    let (body, framed_cleanly) = body_framing(&headers)?;
+    let has = |name: HeaderName, token: &str| {
+        headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case(token))
+    };
+    let keep_alive = framed_cleanly
+        && if version == Version::HTTP_10 {
+            has(CONNECTION, "keep-alive")
+        } else {
+            !has(CONNECTION, "close")
+        };
+    let switches =
+        method == Method::CONNECT || (has(CONNECTION, "upgrade") && headers.contains_key(UPGRADE));
+    Ok(Some(Head {
+        expects_continue: version == Version::HTTP_11 && has(EXPECT, "100-continue"),
+        takes_trailers: has(TE, "trailers"),
+        keep_alive,
+        switches,
+        method,
+        uri,
+        version,
+        body,
+        headers,
+        raw,
+    }))
+}
+
+/// The request body's framing (RFC 9112 §6.3), and whether the connection may be reused after it (a
+/// message with both Transfer-Encoding and Content-Length is read as chunked, then the connection
+/// closes, against request smuggling).
+fn body_framing(h: &HeaderMap) -> Result<(Decoder, bool), HeadError> {
+    if h.contains_key(TRANSFER_ENCODING) {
+        let last = h
+            .get_all(TRANSFER_ENCODING)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .rfind(|t| !t.is_empty());
+        if !last.is_some_and(|t| t.eq_ignore_ascii_case("chunked")) {
+            return Err(HeadError::Malformed(
+                "a request's transfer-encoding must end with chunked".into(),
+            ));
+        }
+        return Ok((Decoder::chunked(), !h.contains_key(CONTENT_LENGTH)));
+    }
+    let mut length = None;
+    for v in h.get_all(CONTENT_LENGTH) {
+        for part in v.as_bytes().split(|&b| b == b',') {
+            let n = std::str::from_utf8(part.trim_ascii())
+                .ok()
+                .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|s| s.parse::<u64>().ok())
+                .ok_or_else(|| HeadError::Malformed(format!("content-length {v:?}")))?;
+            if length.is_some_and(|l| l != n) {
+                return Err(HeadError::Malformed(
+                    "conflicting content-length values".into(),
+                ));
+            }
+            length = Some(n);
+        }
+    }
+    Ok((Decoder::length(length.unwrap_or(0)), true))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_all(wire: &[u8]) -> Result<Option<Head>, HeadError> {
+        parse(&mut BytesMut::from(wire))
+    }
+
+    #[test]
+    fn parses_a_request_head_and_leaves_the_body() {
+        let mut buf = BytesMut::from(
+            &b"POST /api/v1/chat?x=1 HTTP/1.1\r\nHost: gw\r\nContent-Length: 2\r\n\r\nhiGET"[..],
+        );
+        let h = parse(&mut buf).unwrap().unwrap();
+        assert_eq!(h.method, Method::POST);
+        assert_eq!(h.uri.path(), "/api/v1/chat");
+        assert_eq!(h.uri.query(), Some("x=1"));
+        assert_eq!(h.headers["host"], "gw");
+        assert_eq!(h.body.remaining(), Some(2));
+        assert!(h.keep_alive && !h.switches && !h.expects_continue);
+        assert_eq!(&buf[..], b"hiGET");
+        assert!(parse(&mut buf).unwrap().is_none(), "a partial head waits");
+    }
+
+    #[test]
+    fn connection_semantics() {
+        let h = parse_all(b"GET / HTTP/1.0\r\n\r\n").unwrap().unwrap();
+        assert!(!h.keep_alive);
+        let h = parse_all(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert!(h.keep_alive);
+        let h = parse_all(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert!(!h.keep_alive);
+        let h = parse_all(b"GET /ws HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert!(h.switches);
+        let h = parse_all(b"POST / HTTP/1.1\r\nExpect: 100-continue\r\nTE: trailers\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert!(h.expects_continue && h.takes_trailers);
+    }
+
+    #[test]
+    fn body_framing_follows_rfc_9112() {
+        let h = parse_all(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert!(matches!(h.body, Decoder::Chunked(_)));
+        let h = parse_all(
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
+        )
+        .unwrap()
+        .unwrap();
+        assert!(!h.keep_alive, "TE with CL: read chunked, then close");
+        for bad in [
+            &b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n"[..],
+            b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+            b"POST / HTTP/1.1\r\nContent-Length: +1\r\n\r\n",
+            b"GET / HTTP/1.1\r\nBad Header\r\n\r\n",
+        ] {
+            assert!(
+                matches!(parse_all(bad), Err(HeadError::Malformed(_))),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+}

@@ -1,0 +1,367 @@
+//! Writing a response to an HTTP/1.1 client: the head (with `Date`), then the body as it comes, with
+//! a length, chunked, or (HTTP/1.0 clients) until close. A whole small response goes out in one write;
+//! each chunk of a stream (SSE) is written as soon as it arrives.
+
+use std::cell::RefCell;
+use std::future::poll_fn;
+use std::io;
+use std::pin::Pin;
+use std::task::Poll;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use http::header::{CONNECTION, CONTENT_LENGTH, DATE, TRANSFER_ENCODING};
+use http::{HeaderMap, Response, StatusCode, Version};
+use hyper::body::Body;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+
+use crate::proxy::body::ProxyBody;
+use crate::proxy::wire::write_two;
+
+/// What the request says about how to answer it.
+#[derive(Clone, Copy)]
+pub(crate) struct Answering {
+    pub(crate) version: Version,
+    pub(crate) head_request: bool,
+    pub(crate) takes_trailers: bool,
+    /// The connection closes after this response (`Connection: close` is sent).
+    pub(crate) closing: bool,
+}
+
+/// How the body is delimited on the wire.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    /// No body may follow (HEAD, 1xx, 204, 304); the headers stay as the agent sent them.
+    None,
+    Length(u64),
+    Chunked,
+    /// Until the connection closes (an HTTP/1.0 client and no known length).
+    Close,
+}
+
+/// Writes `resp` to `io`. `Ok(true)` when the connection may carry another request.
+pub(crate) async fn write<T>(
+    io: &mut T,
+    resp: Response<ProxyBody>,
+    how: Answering,
+) -> io::Result<bool>
+where
+    T: AsyncWrite + Unpin,
+{
+    let (parts, mut body) = resp.into_parts();
+    let status = parts.status;
+    let framing = if how.head_request
+        || status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+    {
+        Framing::None
+    } else if let Some(n) = body.size_hint().exact() {
+        Framing::Length(n)
+    } else if how.version == Version::HTTP_11 {
+        Framing::Chunked
+    } else {
+        Framing::Close
+    };
+    let closing = how.closing || framing == Framing::Close || asks_close(&parts.headers);
+    let mut head = BytesMut::with_capacity(256 + parts.headers.len() * 40);
+    encode_head(
+        &mut head,
+        how.version,
+        status,
+        &parts.headers,
+        framing,
+        closing,
+    );
+    if framing == Framing::None || body.is_end_stream() {
+        if framing == Framing::Chunked {
+            head.put_slice(b"0\r\n\r\n");
+        }
+        io.write_all(&head).await?;
+        return Ok(!closing);
+    }
+    // The first frame is usually there already: it goes out with the head.
+    let first = poll_fn(|cx| Poll::Ready(Pin::new(&mut body).poll_frame(cx))).await;
+    let mut pending_trailers = None;
+    let mut sent = 0u64;
+    match first {
+        Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+            Ok(data) => {
+                sent += data.len() as u64;
+                let end = body.is_end_stream();
+                if framing == Framing::Chunked {
+                    if !data.is_empty() {
+                        chunk_prefix(&mut head, data.len());
+                        head.put_slice(&data);
+                        head.put_slice(b"\r\n");
+                    }
+                    if end {
+                        head.put_slice(b"0\r\n\r\n");
+                    }
+                    io.write_all(&head).await?;
+                } else {
+                    write_two(io, &head, &data).await?;
+                }
+                if end {
+                    return finish(framing, sent, closing);
+                }
+            }
+            Err(frame) => {
+                pending_trailers = frame.into_trailers().ok();
+                io.write_all(&head).await?;
+            }
+        },
+        Poll::Ready(Some(Err(e))) => return Err(io::Error::other(e)),
+        Poll::Ready(None) => {
+            if framing == Framing::Chunked {
+                head.put_slice(b"0\r\n\r\n");
+            }
+            io.write_all(&head).await?;
+            return finish(framing, sent, closing);
+        }
+        Poll::Pending => io.write_all(&head).await?,
+    }
+    if pending_trailers.is_none() {
+        loop {
+            let Some(frame) = poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await else {
+                break;
+            };
+            let frame = frame.map_err(io::Error::other)?;
+            match frame.into_data() {
+                Ok(data) if data.is_empty() => {}
+                Ok(data) => {
+                    sent += data.len() as u64;
+                    if framing == Framing::Chunked {
+                        let mut prefix = BytesMut::with_capacity(24);
+                        chunk_prefix(&mut prefix, data.len());
+                        write_two(io, &prefix, &data).await?;
+                        io.write_all(b"\r\n").await?;
+                    } else {
+                        io.write_all(&data).await?;
+                    }
+                }
+                Err(frame) => {
+                    pending_trailers = frame.into_trailers().ok();
+                    break;
+                }
+            }
+        }
+    }
+    if framing == Framing::Chunked {
+        let mut last = BytesMut::from(&b"0\r\n"[..]);
+        if let Some(t) = pending_trailers.filter(|_| how.takes_trailers) {
+            for (name, value) in &t {
+                last.put_slice(name.as_str().as_bytes());
+                last.put_slice(b": ");
+                last.put_slice(value.as_bytes());
+                last.put_slice(b"\r\n");
+            }
+        }
+        last.put_slice(b"\r\n");
+        io.write_all(&last).await?;
+    }
+    finish(framing, sent, closing)
+}
+
+/// A body shorter or longer than its announced length leaves the client unable to find the next
+/// response: the connection must close.
+fn finish(framing: Framing, sent: u64, closing: bool) -> io::Result<bool> {
+    if let Framing::Length(n) = framing
+        && n != sent
+    {
+        return Err(io::Error::other(format!(
+            "response body of {sent} bytes for a length of {n}"
+        )));
+    }
+    Ok(!closing)
+}
+
+fn asks_close(h: &HeaderMap) -> bool {
+    h.get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case("close"))
+}
+
+fn chunk_prefix(dst: &mut BytesMut, len: usize) {
+    use std::fmt::Write;
+    let _ = write!(Hex(dst), "{len:x}");
+    dst.put_slice(b"\r\n");
+}
+
+/// `fmt::Write` into a `BytesMut`.
+struct Hex<'a>(&'a mut BytesMut);
+
+impl std::fmt::Write for Hex<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.put_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
+fn encode_head(
+    dst: &mut BytesMut,
+    version: Version,
+    status: StatusCode,
+    headers: &HeaderMap,
+    framing: Framing,
+    closing: bool,
+) {
+    dst.put_slice(if version == Version::HTTP_10 {
+        b"HTTP/1.0 "
+    } else {
+        b"HTTP/1.1 "
+    });
+    dst.put_slice(status.as_str().as_bytes());
+    dst.put_u8(b' ');
+    dst.put_slice(status.canonical_reason().unwrap_or("Unknown").as_bytes());
+    dst.put_slice(b"\r\n");
+    let keep_length = framing == Framing::None && status != StatusCode::NO_CONTENT;
+    for (name, value) in headers {
+        if name == TRANSFER_ENCODING
+            || name == CONNECTION
+            || (name == CONTENT_LENGTH && !keep_length)
+        {
+            continue;
+        }
+        dst.put_slice(name.as_str().as_bytes());
+        dst.put_slice(b": ");
+        dst.put_slice(value.as_bytes());
+        dst.put_slice(b"\r\n");
+    }
+    match framing {
+        Framing::Length(n) => {
+            dst.put_slice(b"content-length: ");
+            let _ = std::fmt::Write::write_fmt(&mut Hex(dst), format_args!("{n}"));
+            dst.put_slice(b"\r\n");
+        }
+        Framing::Chunked => dst.put_slice(b"transfer-encoding: chunked\r\n"),
+        Framing::None | Framing::Close => {}
+    }
+    if closing {
+        dst.put_slice(b"connection: close\r\n");
+    } else if version == Version::HTTP_10 {
+        dst.put_slice(b"connection: keep-alive\r\n");
+    }
+    if !headers.contains_key(DATE) {
+        dst.put_slice(b"date: ");
+        dst.put_slice(&now_http_date());
+        dst.put_slice(b"\r\n");
+    }
+    dst.put_slice(b"\r\n");
+}
+
+thread_local! {
+    /// The `Date` value of the current second, made once per second per thread.
+    static DATE_CACHE: RefCell<(u64, Bytes)> = const { RefCell::new((0, Bytes::new())) };
+}
+
+fn now_http_date() -> Bytes {
+    let now = SystemTime::now();
+    let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    DATE_CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.0 != secs || c.1.is_empty() {
+            *c = (secs, Bytes::from(httpdate::fmt_http_date(now)));
+        }
+        c.1.clone()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proxy::body::full;
+
+    async fn wire(resp: Response<ProxyBody>, how: Answering) -> (String, bool) {
+        let mut out = Vec::new();
+        let keep = write(&mut out, resp, how).await.unwrap();
+        (String::from_utf8(out).unwrap(), keep)
+    }
+
+    const H11: Answering = Answering {
+        version: Version::HTTP_11,
+        head_request: false,
+        takes_trailers: false,
+        closing: false,
+    };
+
+    #[tokio::test]
+    async fn whole_bodies_get_a_length_and_a_date() {
+        let mut resp = Response::new(full("hello"));
+        resp.headers_mut()
+            .insert("x-a", http::HeaderValue::from_static("1"));
+        let (w, keep) = wire(resp, H11).await;
+        assert!(
+            w.starts_with("HTTP/1.1 200 OK\r\nx-a: 1\r\ncontent-length: 5\r\ndate: "),
+            "{w}"
+        );
+        assert!(w.ends_with(" GMT\r\n\r\nhello"), "{w}");
+        assert!(keep);
+    }
+
+    #[tokio::test]
+    async fn streams_are_chunked_for_http11_and_close_delimited_for_http10() {
+        use http_body_util::BodyExt;
+        let stream = || {
+            let frames: Vec<Result<_, crate::proxy::body::BoxError>> = vec![
+                Ok(hyper::body::Frame::data(Bytes::from_static(b"ab"))),
+                Ok(hyper::body::Frame::data(Bytes::from_static(b"cde"))),
+            ];
+            http_body_util::StreamBody::new(tokio_stream::iter(frames)).boxed()
+        };
+        let (w, keep) = wire(Response::new(stream()), H11).await;
+        assert!(w.contains("transfer-encoding: chunked\r\n"), "{w}");
+        assert!(
+            w.ends_with("\r\n\r\n2\r\nab\r\n3\r\ncde\r\n0\r\n\r\n"),
+            "{w}"
+        );
+        assert!(keep);
+        let h10 = Answering {
+            version: Version::HTTP_10,
+            ..H11
+        };
+        let (w, keep) = wire(Response::new(stream()), h10).await;
+        assert!(w.starts_with("HTTP/1.0 200 OK\r\n"), "{w}");
+        assert!(
+            w.contains("connection: close\r\n") && w.ends_with("\r\n\r\nabcde"),
+            "{w}"
+        );
+        assert!(!keep, "the end of the body is the end of the connection");
+    }
+
+    #[tokio::test]
+    async fn head_and_no_content_responses_carry_no_body() {
+        let mut resp = Response::new(full(Bytes::new()));
+        resp.headers_mut()
+            .insert(CONTENT_LENGTH, http::HeaderValue::from_static("42"));
+        let head = Answering {
+            head_request: true,
+            ..H11
+        };
+        let (w, _) = wire(resp, head).await;
+        assert!(
+            w.contains("content-length: 42\r\n") && w.ends_with("\r\n\r\n"),
+            "{w}"
+        );
+        let mut resp = Response::new(full(Bytes::new()));
+        *resp.status_mut() = StatusCode::NO_CONTENT;
+        let (w, _) = wire(resp, H11).await;
+        assert!(
+            !w.contains("content-length") && !w.contains("chunked"),
+            "{w}"
+        );
+    }
+
+    #[tokio::test]
+    async fn closing_is_announced() {
+        let how = Answering {
+            closing: true,
+            ..H11
+        };
+        let (w, keep) = wire(Response::new(full("x")), how).await;
+        assert!(w.contains("connection: close\r\n"), "{w}");
+        assert!(!keep);
+    }
+}

@@ -1,0 +1,48 @@
+//! Socket helpers shared by the HTTP/1.1 server and client: reading into a connection's buffer and
+//! writing two buffers with one system call.
+
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::BytesMut;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+
+/// Free space kept in a connection's read buffer before each read.
+const READ_SPACE: usize = 8 * 1024;
+
+/// Reads what the socket has into `buf` (0: the peer closed).
+pub(crate) fn poll_read<T: AsyncRead + Unpin>(
+    io: &mut T,
+    buf: &mut BytesMut,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<usize>> {
+    if buf.capacity() - buf.len() < READ_SPACE / 4 {
+        buf.reserve(READ_SPACE);
+    }
+    tokio_util::io::poll_read_buf(Pin::new(io), cx, buf)
+}
+
+/// Writes `a` then `b` (one system call when the socket takes both).
+pub(crate) async fn write_two<T: AsyncWrite + Unpin>(
+    io: &mut T,
+    a: &[u8],
+    b: &[u8],
+) -> io::Result<()> {
+    let (mut a, mut b) = (a, b);
+    while !a.is_empty() {
+        let n = io
+            .write_vectored(&[IoSlice::new(a), IoSlice::new(b)])
+            .await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        if n >= a.len() {
+            b = &b[n - a.len()..];
+            a = &[];
+        } else {
+            a = &a[n..];
+        }
+    }
+    io.write_all(b).await
+}
