@@ -10,6 +10,7 @@
 mod agent_h1;
 mod body;
 mod client;
+mod client_io;
 mod concurrency;
 mod cors;
 mod endpoints;

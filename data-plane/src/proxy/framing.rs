@@ -244,6 +244,110 @@ fn parse_size(line: &[u8]) -> Result<u64, DecodeError> {
     u64::from_str_radix(text, 16).map_err(|_| bad())
 }
 
+/// What a message head says about its body's framing and its connection, gathered from the raw
+/// fields while they are parsed, so no header-map lookups are needed for it.
+#[derive(Default)]
+pub(crate) struct Fields {
+    /// `Connection: close`.
+    pub(crate) close: bool,
+    /// `Connection: keep-alive`.
+    pub(crate) keep_alive: bool,
+    /// `Connection: upgrade` and an `Upgrade` field.
+    upgrade_token: bool,
+    has_upgrade: bool,
+    /// `Expect: 100-continue`.
+    pub(crate) expect_continue: bool,
+    /// `TE: trailers`.
+    pub(crate) te_trailers: bool,
+    /// A `Transfer-Encoding` field, and whether its last coding is chunked.
+    pub(crate) transfer_encoding: Option<bool>,
+    length: Option<u64>,
+    bad_length: Option<String>,
+}
+
+// === impl Fields ===
+
+impl Fields {
+    /// Takes one header field into account.
+    pub(crate) fn add(&mut self, name: &str, value: &[u8]) {
+        let is = |n: &str| name.eq_ignore_ascii_case(n);
+        match name.len() {
+            10 if is("connection") => {
+                for t in tokens(value) {
+                    self.close |= t.eq_ignore_ascii_case(b"close");
+                    self.keep_alive |= t.eq_ignore_ascii_case(b"keep-alive");
+                    self.upgrade_token |= t.eq_ignore_ascii_case(b"upgrade");
+                }
+            }
+            7 if is("upgrade") => self.has_upgrade = true,
+            6 if is("expect") => {
+                self.expect_continue |=
+                    tokens(value).any(|t| t.eq_ignore_ascii_case(b"100-continue"));
+            }
+            2 if is("te") => {
+                self.te_trailers |= tokens(value).any(|t| t.eq_ignore_ascii_case(b"trailers"));
+            }
+            17 if is("transfer-encoding") => {
+                // Across several fields the last coding of the last one counts.
+                let last = tokens(value).last();
+                if let Some(t) = last {
+                    self.transfer_encoding = Some(t.eq_ignore_ascii_case(b"chunked"));
+                } else if self.transfer_encoding.is_none() {
+                    self.transfer_encoding = Some(false);
+                }
+            }
+            14 if is("content-length") => {
+                for part in value.split(|&b| b == b',') {
+                    let part = part.trim_ascii();
+                    let n = std::str::from_utf8(part)
+                        .ok()
+                        .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+                        .and_then(|s| s.parse::<u64>().ok());
+                    match n {
+                        Some(n) if self.length.is_none_or(|l| l == n) => self.length = Some(n),
+                        Some(_) => {
+                            self.bad_length = Some("conflicting content-length values".into());
+                        }
+                        None => {
+                            self.bad_length = Some(format!(
+                                "content-length {:?}",
+                                String::from_utf8_lossy(value)
+                            ));
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The declared `Content-Length`, or why it is unusable.
+    pub(crate) fn length(&self) -> Result<Option<u64>, String> {
+        match &self.bad_length {
+            Some(why) => Err(why.clone()),
+            None => Ok(self.length),
+        }
+    }
+
+    /// True when a `Content-Length` field was present.
+    pub(crate) fn has_length(&self) -> bool {
+        self.length.is_some() || self.bad_length.is_some()
+    }
+
+    /// `Connection: upgrade` with an `Upgrade` field: a protocol switch.
+    pub(crate) fn upgrade(&self) -> bool {
+        self.upgrade_token && self.has_upgrade
+    }
+}
+
+/// The comma-separated tokens of a field value, trimmed, empty ones skipped.
+fn tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value
+        .split(|&b| b == b',')
+        .map(<[u8]>::trim_ascii)
+        .filter(|t| !t.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -328,6 +432,27 @@ mod tests {
             run(Decoder::chunked(), &long, 10),
             Err(DecodeError::LineTooLong | DecodeError::ChunkSize(_))
         ));
+    }
+
+    #[test]
+    fn fields_are_read_case_insensitively_and_by_token() {
+        let mut f = Fields::default();
+        f.add("Connection", b"keep-alive, Upgrade");
+        f.add("UPGRADE", b"websocket");
+        f.add("te", b"trailers");
+        f.add("Transfer-Encoding", b"gzip, chunked");
+        f.add("content-length", b"5, 5");
+        assert!(f.keep_alive && !f.close && f.upgrade() && f.te_trailers);
+        assert_eq!(f.transfer_encoding, Some(true));
+        assert_eq!(f.length().unwrap(), Some(5));
+        f.add("Content-Length", b"6");
+        assert!(f.length().is_err());
+        let mut f = Fields::default();
+        f.add("transfer-encoding", b"chunked");
+        f.add("transfer-encoding", b"gzip");
+        assert_eq!(f.transfer_encoding, Some(false), "the last coding counts");
+        f.add("content-length", b"+1");
+        assert!(f.length().is_err() && f.has_length());
     }
 
     #[test]

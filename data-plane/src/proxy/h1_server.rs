@@ -214,7 +214,7 @@ where
                     }
                 }
             }
-            let n = poll_fn(|cx| wire::poll_read(&mut io, &mut buf, cx)).await?;
+            let n = poll_fn(|cx| wire::poll_read(&mut io, &mut buf, wire::HEAD_SPACE, cx)).await?;
             if n == 0 {
                 return Ok(Ended::Closed);
             }
@@ -315,22 +315,24 @@ async fn feed_body<T: AsyncRead + Unpin>(
                 }
             }
             Ok(Decoded::End) => return true,
-            Ok(Decoded::NeedMore) => match poll_fn(|cx| wire::poll_read(io, buf, cx)).await {
-                Ok(0) => {
-                    let _ = tx
-                        .send(Err(decoder.at_eof().err().map_or_else(
-                            || "the client closed the connection".into(),
-                            |e| Box::new(e) as BoxError,
-                        )))
-                        .await;
-                    return false;
+            Ok(Decoded::NeedMore) => {
+                match poll_fn(|cx| wire::poll_read(io, buf, wire::READ_SPACE, cx)).await {
+                    Ok(0) => {
+                        let _ = tx
+                            .send(Err(decoder.at_eof().err().map_or_else(
+                                || "the client closed the connection".into(),
+                                |e| Box::new(e) as BoxError,
+                            )))
+                            .await;
+                        return false;
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        let _ = tx.send(Err(Box::new(e))).await;
+                        return false;
+                    }
                 }
-                Ok(_) => {}
-                Err(e) => {
-                    let _ = tx.send(Err(Box::new(e))).await;
-                    return false;
-                }
-            },
+            }
             Err(e) => {
                 let _ = tx.send(Err(Box::new(e))).await;
                 return false;

@@ -1,7 +1,7 @@
 //! Accepting client connections (HTTP/1.1 and HTTP/2 on one port: h2 via ALPN over TLS, h2c with prior
 //! knowledge on plain TCP), closing the ones idle for `http.timeouts.idle`, and draining them on
-//! shutdown. Plain-TCP HTTP/1.1 is served by [`super::h1_server`]; TLS connections, h2c and protocol
-//! switches by hyper.
+//! shutdown. HTTP/1.1 (plain, or TLS without ALPN `h2`) is served by [`super::h1_server`]; HTTP/2
+//! (ALPN `h2`, h2c) and protocol switches by hyper.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -9,14 +9,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
+use super::client_io::ClientIo;
 use super::h1_server::{self, Ended};
 use super::handler::{Conn, handle};
+use super::prefixed::Prefixed;
 use super::timed_io::TimedIo;
 use crate::state::Shared;
 
@@ -71,7 +74,7 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: impl Fu
         let open = open.clone();
         // The TLS config in force at accept time; later certificate reloads apply to later connections.
         let acceptor = shared.tls.as_ref().map(|t| t.acceptor());
-        let (handshake_timeout, write_timeout, idle) = shared.current.load().as_ref().map_or(
+        let (read_timeout, write_timeout, idle) = shared.current.load().as_ref().map_or(
             (
                 Duration::from_secs(30),
                 Duration::from_secs(60),
@@ -84,7 +87,7 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: impl Fu
         );
         let h1 = h1_server::Settings {
             idle,
-            read: handshake_timeout,
+            read: read_timeout,
             max_head: (2 * max_header).max(8192),
             max_header_size: max_header as u64,
         };
@@ -95,8 +98,8 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: impl Fu
             let _guard = guard;
             let _open = open;
             let conn = Conn::new(peer, if acceptor.is_some() { "https" } else { "http" });
-            // Boxed per request: hyper keeps a connection's service-future slot allocated while the
-            // connection idles, so an unboxed future (~1.9 kB) would stay resident per keep-alive client.
+            // Boxed per request: a connection's future keeps room for its request's future while it
+            // idles, so an unboxed one (~4 kB) would stay resident per keep-alive client.
             let (h1_shared, h1_conn) = (svc_shared.clone(), conn.clone());
             let serve_h1 = move |req: http::Request<h1_server::RequestBody>| {
                 Box::pin(handle(h1_shared.clone(), h1_conn.clone(), req))
@@ -104,20 +107,11 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: impl Fu
             let svc = hyper::service::service_fn(move |req: http::Request<Incoming>| {
                 Box::pin(handle(svc_shared.clone(), conn.clone(), req))
             });
-            let result = match acceptor {
-                None => match h1_server::serve_connection(stream, serve_h1, h1, &mut stop).await {
-                    Ok(Ended::Closed) => Ok(()),
-                    Err(e) => Err(e.into()),
-                    Ok(Ended::HandOff(io)) => {
-                        let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), svc);
-                        tokio::pin!(conn);
-                        drive(conn, |c| c.graceful_shutdown(), &activity, idle, &mut stop).await
-                    }
-                },
+            let (io, h2) = match acceptor {
+                None => (ClientIo::Plain(stream), false),
                 Some(acceptor) => {
-                    let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(stream))
-                        .await
-                    {
+                    let handshake = tokio::time::timeout(read_timeout, acceptor.accept(stream));
+                    let tls = match Box::pin(handshake).await {
                         Ok(Ok(s)) => s,
                         Ok(Err(e)) => {
                             tracing::debug!(error = %e, peer = %peer, "TLS handshake failed");
@@ -128,9 +122,33 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: impl Fu
                             return;
                         }
                     };
-                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), svc);
-                    tokio::pin!(conn);
-                    drive(conn, |c| c.graceful_shutdown(), &activity, idle, &mut stop).await
+                    let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+                    (ClientIo::Tls(Box::new(tls)), h2)
+                }
+            };
+            // HTTP/2 goes to hyper at once; HTTP/1.1 to our server, which hands the connection to hyper
+            // (with what it read) for h2c and protocol switches.
+            let io = if h2 {
+                Ok(Ended::HandOff(Prefixed::new(io, Bytes::new())))
+            } else {
+                h1_server::serve_connection(io, serve_h1, h1, &mut stop).await
+            };
+            let result = match io {
+                Ok(Ended::Closed) => Ok(()),
+                Err(e) => Err(e.into()),
+                Ok(Ended::HandOff(io)) => {
+                    // Boxed, like the handshake: a connection's task is as large as its largest
+                    // state, and most connections never need hyper's.
+                    let mut conn =
+                        Box::pin(builder.serve_connection_with_upgrades(TokioIo::new(io), svc));
+                    drive(
+                        conn.as_mut(),
+                        |c| c.graceful_shutdown(),
+                        &activity,
+                        idle,
+                        &mut stop,
+                    )
+                    .await
                 }
             };
             if let Err(e) = result {

@@ -8,17 +8,22 @@ use std::task::{Context, Poll};
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
-/// Free space kept in a connection's read buffer before each read.
-const READ_SPACE: usize = 8 * 1024;
+/// Free space made in a connection's read buffer for bodies and responses.
+pub(crate) const READ_SPACE: usize = 8 * 1024;
+/// Free space made for a request head: small enough for malloc's per-thread cache, so a connection
+/// that frees its buffer while idle gets it back cheaply.
+pub(crate) const HEAD_SPACE: usize = 1024;
 
-/// Reads what the socket has into `buf` (0: the peer closed).
+/// Reads what the socket has into `buf` (0: the peer closed), first making `space` bytes free when
+/// less than a quarter of that is.
 pub(crate) fn poll_read<T: AsyncRead + Unpin>(
     io: &mut T,
     buf: &mut BytesMut,
+    space: usize,
     cx: &mut Context<'_>,
 ) -> Poll<io::Result<usize>> {
-    if buf.capacity() - buf.len() < READ_SPACE / 4 {
-        buf.reserve(READ_SPACE);
+    if buf.capacity() - buf.len() < space / 4 {
+        buf.reserve(space);
     }
     tokio_util::io::poll_read_buf(Pin::new(io), cx, buf)
 }

@@ -1,11 +1,11 @@
 //! The agents one route table sees: an immutable map from agent id to the registry's long-lived
 //! [`Endpoint`], and round-robin selection among the healthy ones.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::endpoint::Endpoint;
+use crate::fast_hash::FastMap;
 
 /// Agent id → endpoint, as of one snapshot; built by [`Registry::sync`](super::Registry::sync).
 ///
@@ -25,7 +25,7 @@ pub struct RoundRobin {
 struct Inner {
     /// In configuration order.
     endpoints: Vec<Arc<Endpoint>>,
-    by_id: HashMap<String, usize>,
+    by_id: FastMap<String, usize>,
 }
 
 // === impl AgentSet ===

@@ -362,7 +362,7 @@ pub(crate) fn read(
     buf: &mut BytesMut,
     cx: &mut Context<'_>,
 ) -> Poll<io::Result<usize>> {
-    wire::poll_read(io, buf, cx)
+    wire::poll_read(io, buf, wire::READ_SPACE, cx)
 }
 
 /// The response to hand out: the body reads on from `conn`, which is released at once when there is

@@ -1,11 +1,11 @@
 //! Request heads out, response heads in: HTTP/1.1 message heads towards an agent.
 
 use bytes::{BufMut, BytesMut};
-use http::header::{CONNECTION, CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
+use http::header::{CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
 
 use super::error::AgentError;
-use crate::proxy::framing::Decoder;
+use crate::proxy::framing::{Decoder, Fields};
 
 /// The largest response head accepted from an agent.
 pub(crate) const MAX_HEAD: usize = 256 * 1024;
@@ -125,23 +125,30 @@ fn parse_with<const N: usize>(
     };
     let base = buf.as_ptr() as usize;
     let mut spans = Vec::with_capacity(res.headers.len());
+    let mut fields = Fields::default();
     for h in res.headers.iter() {
         let name = HeaderName::from_bytes(h.name.as_bytes())
             .map_err(|_| AgentError::Invalid(format!("header name {:?}", h.name)))?;
+        fields.add(h.name, h.value);
         let start = h.value.as_ptr() as usize - base;
         spans.push((name, start, start + h.value.len()));
     }
     // The values stay slices of the received bytes: no copy per header.
     let head = buf.split_to(len).freeze();
-    let mut headers = HeaderMap::with_capacity(spans.len());
+    // Room for the headers the proxy adds (via, request id, route) without regrowing.
+    let mut headers = HeaderMap::with_capacity(spans.len() + 4);
     for (name, start, end) in spans {
         let value = HeaderValue::from_maybe_shared(head.slice(start..end))
             .map_err(|_| AgentError::Invalid(format!("value of header {name}")))?;
         headers.append(name, value);
     }
-    let (decoder, delimited) = body_framing(status, &headers, head_request)?;
-    let keep_alive =
-        delimited && persistent(version, &headers) && status != StatusCode::SWITCHING_PROTOCOLS;
+    let (decoder, delimited) = body_framing(status, &fields, head_request)?;
+    let persistent = if version == Version::HTTP_10 {
+        fields.keep_alive
+    } else {
+        !fields.close
+    };
+    let keep_alive = delimited && persistent && status != StatusCode::SWITCHING_PROTOCOLS;
     Ok(Some(Parsed {
         status,
         version,
@@ -154,7 +161,7 @@ fn parse_with<const N: usize>(
 /// The body's framing (RFC 9112 §6.3), and whether the connection stays usable after it.
 fn body_framing(
     status: StatusCode,
-    h: &HeaderMap,
+    f: &Fields,
     head_request: bool,
 ) -> Result<(Decoder, bool), AgentError> {
     if head_request
@@ -164,58 +171,14 @@ fn body_framing(
     {
         return Ok((Decoder::length(0), true));
     }
-    if h.contains_key(TRANSFER_ENCODING) {
-        let last = h
-            .get_all(TRANSFER_ENCODING)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
-            .rfind(|t| !t.is_empty());
-        let chunked = last.is_some_and(|t| t.eq_ignore_ascii_case("chunked"));
+    match f.transfer_encoding {
         // With a Content-Length too, the message may be an attempt at smuggling: read it, then close.
-        let clean = !h.contains_key(CONTENT_LENGTH);
-        return Ok(if chunked {
-            (Decoder::chunked(), clean)
-        } else {
-            (Decoder::Eof, false)
-        });
-    }
-    let mut length = None;
-    for v in h.get_all(CONTENT_LENGTH) {
-        for part in v.as_bytes().split(|&b| b == b',') {
-            let n = std::str::from_utf8(part.trim_ascii())
-                .ok()
-                .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
-                .and_then(|s| s.parse::<u64>().ok())
-                .ok_or_else(|| AgentError::Invalid(format!("content-length {v:?}")))?;
-            if length.is_some_and(|l| l != n) {
-                return Err(AgentError::Invalid(
-                    "conflicting content-length values".into(),
-                ));
-            }
-            length = Some(n);
-        }
-    }
-    Ok(match length {
-        Some(n) => (Decoder::length(n), true),
-        None => (Decoder::Eof, false),
-    })
-}
-
-/// HTTP/1.1 connections persist unless `Connection: close`; HTTP/1.0 ones only with `keep-alive`.
-fn persistent(version: Version, h: &HeaderMap) -> bool {
-    let has = |token: &str| {
-        h.get_all(CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .any(|t| t.trim().eq_ignore_ascii_case(token))
-    };
-    if version == Version::HTTP_10 {
-        has("keep-alive")
-    } else {
-        !has("close")
+        Some(true) => Ok((Decoder::chunked(), !f.has_length())),
+        Some(false) => Ok((Decoder::Eof, false)),
+        None => Ok(match f.length().map_err(AgentError::Invalid)? {
+            Some(n) => (Decoder::length(n), true),
+            None => (Decoder::Eof, false),
+        }),
     }
 }
 

@@ -5,7 +5,6 @@
 //! cap, and dropped after `idleTimeout` or as soon as the agent closes them (a reaper task looks while
 //! any are idle; a checkout looks once more without a system call in the usual case).
 
-use std::collections::HashMap;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -18,6 +17,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::error::AgentError;
+use crate::fast_hash::FastMap;
 
 /// How long establishing a connection to an agent may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -31,7 +31,9 @@ pub(crate) struct Pool {
 }
 
 struct Inner {
-    hosts: Mutex<HashMap<Authority, Vec<Idle>>>,
+    /// Keyed by `host:port` as written in the agent's URL (one string compare and a cheap hash per
+    /// request, where `Authority`'s case-insensitive hash costs a SipHash round per byte).
+    hosts: Mutex<FastMap<Box<str>, Vec<Idle>>>,
     per_host: usize,
     idle_timeout: Duration,
     reaping: AtomicBool,
@@ -49,7 +51,7 @@ pub(crate) struct Conn {
     pub(crate) write: BytesMut,
     /// It carried an exchange before (so a failure before any response byte may be a stale close).
     pub(crate) reused: bool,
-    key: Authority,
+    key: Box<str>,
     pool: Weak<Inner>,
 }
 
@@ -60,7 +62,7 @@ impl Pool {
     pub(crate) fn new(per_host: usize, idle_timeout: Duration) -> Self {
         Self {
             inner: Arc::new(Inner {
-                hosts: Mutex::new(HashMap::new()),
+                hosts: Mutex::new(FastMap::default()),
                 per_host,
                 idle_timeout,
                 reaping: AtomicBool::new(false),
@@ -96,14 +98,14 @@ impl Pool {
             read: BytesMut::new(),
             write: BytesMut::new(),
             reused: false,
-            key: key.clone(),
+            key: key.as_str().into(),
             pool: Arc::downgrade(&self.inner),
         })
     }
 
     fn take_idle(&self, key: &Authority) -> Option<Conn> {
         let mut hosts = self.inner.hosts.lock().ok()?;
-        let idle = hosts.get_mut(key)?;
+        let idle = hosts.get_mut(key.as_str())?;
         let now = Instant::now();
         while let Some(Idle { mut conn, since }) = idle.pop() {
             if now.duration_since(since) < self.inner.idle_timeout && alive(&conn.io) {
@@ -132,7 +134,12 @@ impl Inner {
             let Ok(mut hosts) = self.hosts.lock() else {
                 return;
             };
-            let idle = hosts.entry(conn.key.clone()).or_default();
+            if !hosts.contains_key(&*conn.key) {
+                hosts.insert(conn.key.clone(), Vec::with_capacity(self.per_host.min(64)));
+            }
+            let Some(idle) = hosts.get_mut(&*conn.key) else {
+                return;
+            };
             if idle.len() >= self.per_host {
                 return;
             }

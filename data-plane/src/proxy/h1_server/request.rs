@@ -1,10 +1,9 @@
 //! Request heads from clients, parsed without copying into `http` types, with their body's framing.
 
 use bytes::{Bytes, BytesMut};
-use http::header::{CONNECTION, CONTENT_LENGTH, EXPECT, TE, TRANSFER_ENCODING, UPGRADE};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri, Version};
 
-use crate::proxy::framing::Decoder;
+use crate::proxy::framing::{Decoder, Fields};
 
 /// Headers parsed without a heap allocation for httparse's slots.
 const INLINE_HEADERS: usize = 64;
@@ -73,43 +72,36 @@ fn parse_with<const N: usize>(buf: &mut BytesMut) -> Result<Option<Head>, HeadEr
     let path = req.path.unwrap_or("/");
     let path_span = (path.as_ptr() as usize - base, path.len());
     let mut spans = Vec::with_capacity(req.headers.len());
+    let mut fields = Fields::default();
     for h in req.headers.iter() {
         let name = HeaderName::from_bytes(h.name.as_bytes())
             .map_err(|_| HeadError::Malformed(format!("header name {:?}", h.name)))?;
+        fields.add(h.name, h.value);
         let start = h.value.as_ptr() as usize - base;
         spans.push((name, start, start + h.value.len()));
     }
     let raw = buf.split_to(len).freeze();
     let uri = Uri::from_maybe_shared(raw.slice(path_span.0..path_span.0 + path_span.1))
         .map_err(|e| HeadError::Malformed(format!("request target: {e}")))?;
-    let mut headers = HeaderMap::with_capacity(spans.len());
+    // Room for the headers the proxy adds (forwarded-*, via, request id, host) without regrowing.
+    let mut headers = HeaderMap::with_capacity(spans.len() + 8);
     for (name, start, end) in spans {
         let value = HeaderValue::from_maybe_shared(raw.slice(start..end))
             .map_err(|_| HeadError::Malformed(format!("value of header {name}")))?;
         headers.append(name, value);
     }
-    let (body, framed_cleanly) = body_framing(&headers)?;
-    let has = |name: HeaderName, token: &str| {
-        headers
-            .get_all(name)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .any(|t| t.trim().eq_ignore_ascii_case(token))
-    };
+    let (body, framed_cleanly) = body_framing(&fields)?;
     let keep_alive = framed_cleanly
         && if version == Version::HTTP_10 {
-            has(CONNECTION, "keep-alive")
+            fields.keep_alive
         } else {
-            !has(CONNECTION, "close")
+            !fields.close
         };
-    let switches =
-        method == Method::CONNECT || (has(CONNECTION, "upgrade") && headers.contains_key(UPGRADE));
     Ok(Some(Head {
-        expects_continue: version == Version::HTTP_11 && has(EXPECT, "100-continue"),
-        takes_trailers: has(TE, "trailers"),
+        expects_continue: version == Version::HTTP_11 && fields.expect_continue,
+        takes_trailers: fields.te_trailers,
+        switches: method == Method::CONNECT || fields.upgrade(),
         keep_alive,
-        switches,
         method,
         uri,
         version,
@@ -122,41 +114,18 @@ fn parse_with<const N: usize>(buf: &mut BytesMut) -> Result<Option<Head>, HeadEr
 /// The request body's framing (RFC 9112 §6.3), and whether the connection may be reused after it (a
 /// message with both Transfer-Encoding and Content-Length is read as chunked, then the connection
 /// closes, against request smuggling).
-fn body_framing(h: &HeaderMap) -> Result<(Decoder, bool), HeadError> {
-    if h.contains_key(TRANSFER_ENCODING) {
-        let last = h
-            .get_all(TRANSFER_ENCODING)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
-            .rfind(|t| !t.is_empty());
-        if !last.is_some_and(|t| t.eq_ignore_ascii_case("chunked")) {
-            return Err(HeadError::Malformed(
-                "a request's transfer-encoding must end with chunked".into(),
-            ));
-        }
-        return Ok((Decoder::chunked(), !h.contains_key(CONTENT_LENGTH)));
-    }
-    let mut length = None;
-    for v in h.get_all(CONTENT_LENGTH) {
-        for part in v.as_bytes().split(|&b| b == b',') {
-            let n = std::str::from_utf8(part.trim_ascii())
-                .ok()
-                .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
-                .and_then(|s| s.parse::<u64>().ok())
-                .ok_or_else(|| HeadError::Malformed(format!("content-length {v:?}")))?;
-            if length.is_some_and(|l| l != n) {
-                return Err(HeadError::Malformed(
-                    "conflicting content-length values".into(),
-                ));
-            }
-            length = Some(n);
+fn body_framing(f: &Fields) -> Result<(Decoder, bool), HeadError> {
+    match f.transfer_encoding {
+        Some(true) => Ok((Decoder::chunked(), !f.has_length())),
+        Some(false) => Err(HeadError::Malformed(
+            "a request's transfer-encoding must end with chunked".into(),
+        )),
+        None => {
+            let length = f.length().map_err(HeadError::Malformed)?;
+            Ok((Decoder::length(length.unwrap_or(0)), true))
         }
     }
-    Ok((Decoder::length(length.unwrap_or(0)), true))
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
