@@ -262,8 +262,13 @@ fn pump_poll(
         match read(&mut conn.io, &mut conn.read, cx) {
             Poll::Ready(Ok(0)) => return Poll::Ready(Ok(Sent::Cut)),
             Poll::Ready(Ok(_)) => {
-                if head_complete(&conn.read) {
-                    return Poll::Ready(Ok(Sent::Cut));
+                // `100 Continue` (the client's `Expect` reached the agent) and other interim answers
+                // mean "go on": they are dropped and the body keeps flowing.
+                while let Some(end) = head_end(&conn.read) {
+                    if !interim(&conn.read) {
+                        return Poll::Ready(Ok(Sent::Cut));
+                    }
+                    let _ = conn.read.split_to(end);
                 }
             }
             Poll::Ready(Err(error)) => {
@@ -346,9 +351,22 @@ fn fail_write(e: io::Error) -> Failure {
     }
 }
 
-/// True when `buf` holds a whole response head.
-fn head_complete(buf: &[u8]) -> bool {
-    buf.windows(2).any(|w| w == b"\n\n") || buf.windows(3).any(|w| w == b"\n\r\n")
+/// The length of the whole response head at the start of `buf`, if it is all there.
+fn head_end(buf: &[u8]) -> Option<usize> {
+    let lf = buf.windows(2).position(|w| w == b"\n\n").map(|i| i + 2);
+    let crlf = buf.windows(3).position(|w| w == b"\n\r\n").map(|i| i + 3);
+    match (lf, crlf) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// True when the response head at the start of `buf` is an interim one (1xx other than 101).
+fn interim(buf: &[u8]) -> bool {
+    buf.len() > 12
+        && buf.starts_with(b"HTTP/1.")
+        && buf[9] == b'1'
+        && &buf[9..12] != b"101"
 }
 
 /// Writes `a` then `b`; a failure means the request did not get out whole.

@@ -205,6 +205,46 @@ async fn an_early_answer_stops_a_streamed_upload() {
 }
 
 #[tokio::test]
+async fn an_interim_100_continue_does_not_stop_the_upload() {
+    let (l, url) = agent().await;
+    tokio::spawn(async move {
+        let (mut s, _) = l.accept().await.unwrap();
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = s.read(&mut buf).await.unwrap();
+            seen.extend_from_slice(&buf[..n]);
+        }
+        s.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await.unwrap();
+        while !seen.ends_with(b"0\r\n\r\n") {
+            let n = s.read(&mut buf).await.unwrap();
+            assert!(n > 0, "the body must keep coming");
+            seen.extend_from_slice(&buf[..n]);
+        }
+        s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\ndone").await.unwrap();
+    });
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let body = http_body_util::StreamBody::new(tokio_stream::wrappers::ReceiverStream::new(rx)).boxed();
+    tokio::spawn(async move {
+        for part in ["first", "second"] {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let frame: Result<_, crate::proxy::body::BoxError> =
+                Ok(hyper::body::Frame::data(Bytes::from_static(part.as_bytes())));
+            tx.send(frame).await.unwrap();
+        }
+    });
+    let r = tokio::time::timeout(
+        Duration::from_secs(2),
+        send(&Pool::new(1, Duration::from_secs(9)), req(Method::POST, &url, body)),
+    )
+    .await
+    .expect("no deadlock after 100 Continue")
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(collect(r.into_body()).await.unwrap(), "done");
+}
+
+#[tokio::test]
 async fn a_streamed_body_goes_out_chunked() {
     let (l, url) = agent().await;
     let got = tokio::spawn(async move {
