@@ -47,7 +47,13 @@ pub struct Recorded {
     pub body: String,
     /// Whether the body arrived whole (false when the connection broke off mid-body).
     pub complete: bool,
+    /// Which of the agent's connections carried it (numbered from 0 in accept order).
+    pub connection: usize,
 }
+
+/// The number of the connection a request came on, set by [`serve_http`] as a request extension.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ConnNumber(pub(crate) usize);
 
 /// A running test agent; stopped (listener and connections closed) when dropped.
 pub struct TestAgent {
@@ -205,6 +211,7 @@ pub(crate) fn serve_http<F, Fut, B>(
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::from_std(listener).expect("test server listener");
         let mut conns = tokio::task::JoinSet::new();
+        let mut accepted_count = 0;
         loop {
             tokio::select! {
                 _ = &mut shutdown => break,
@@ -212,8 +219,13 @@ pub(crate) fn serve_http<F, Fut, B>(
                     let Ok((stream, _)) = accepted else { continue };
                     let _ = stream.set_nodelay(true);
                     let handle = handle.clone();
+                    let number = ConnNumber(accepted_count);
+                    accepted_count += 1;
                     conns.spawn(async move {
-                        let svc = service_fn(handle);
+                        let svc = service_fn(move |mut req: Request<Incoming>| {
+                            req.extensions_mut().insert(number);
+                            handle(req)
+                        });
                         let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                             .serve_connection(TokioIo::new(stream), svc)
                             .await;
@@ -257,6 +269,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
             .or_insert(v);
     }
     let stream = req.uri().path().ends_with("/stream");
+    let connection = req.extensions().get::<ConnNumber>().map_or(0, |c| c.0);
     let (body, complete) = match req.into_body().collect().await {
         Ok(b) => (String::from_utf8_lossy(&b.to_bytes()).into_owned(), true),
         Err(_) => (String::new(), false),
@@ -267,6 +280,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
         headers,
         body,
         complete,
+        connection,
     };
     *state.last.lock().expect("agent lock") = Some(rec.clone());
     state.requests.fetch_add(1, Ordering::SeqCst);

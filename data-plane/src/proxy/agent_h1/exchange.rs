@@ -363,10 +363,7 @@ fn head_end(buf: &[u8]) -> Option<usize> {
 
 /// True when the response head at the start of `buf` is an interim one (1xx other than 101).
 fn interim(buf: &[u8]) -> bool {
-    buf.len() > 12
-        && buf.starts_with(b"HTTP/1.")
-        && buf[9] == b'1'
-        && &buf[9..12] != b"101"
+    buf.len() > 12 && buf.starts_with(b"HTTP/1.") && buf[9] == b'1' && &buf[9..12] != b"101"
 }
 
 /// Writes `a` then `b`; a failure means the request did not get out whole.

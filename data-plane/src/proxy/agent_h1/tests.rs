@@ -221,21 +221,28 @@ async fn an_interim_100_continue_does_not_stop_the_upload() {
             assert!(n > 0, "the body must keep coming");
             seen.extend_from_slice(&buf[..n]);
         }
-        s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\ndone").await.unwrap();
+        s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\ndone")
+            .await
+            .unwrap();
     });
     let (tx, rx) = tokio::sync::mpsc::channel(4);
-    let body = http_body_util::StreamBody::new(tokio_stream::wrappers::ReceiverStream::new(rx)).boxed();
+    let body =
+        http_body_util::StreamBody::new(tokio_stream::wrappers::ReceiverStream::new(rx)).boxed();
     tokio::spawn(async move {
         for part in ["first", "second"] {
             tokio::time::sleep(Duration::from_millis(50)).await;
-            let frame: Result<_, crate::proxy::body::BoxError> =
-                Ok(hyper::body::Frame::data(Bytes::from_static(part.as_bytes())));
+            let frame: Result<_, crate::proxy::body::BoxError> = Ok(hyper::body::Frame::data(
+                Bytes::from_static(part.as_bytes()),
+            ));
             tx.send(frame).await.unwrap();
         }
     });
     let r = tokio::time::timeout(
         Duration::from_secs(2),
-        send(&Pool::new(1, Duration::from_secs(9)), req(Method::POST, &url, body)),
+        send(
+            &Pool::new(1, Duration::from_secs(9)),
+            req(Method::POST, &url, body),
+        ),
     )
     .await
     .expect("no deadlock after 100 Continue")
