@@ -180,6 +180,9 @@ where
             buf = BytesMut::new();
         }
         state.set(Phase::Idle(Instant::now()));
+        // Where the search for the end of the head goes on: a head is parsed only once its blank line
+        // is in, so a client trickling it in small pieces costs one scan, not one parse per piece.
+        let mut scanned = 0;
         let head = loop {
             if first
                 && !buf.is_empty()
@@ -188,17 +191,9 @@ where
                 if buf.len() >= H2_PREFACE.len() {
                     return Ok(Ended::HandOff(Prefixed::new(io, buf.freeze())));
                 }
-            } else if !buf.is_empty() {
+            } else if head_ends(&buf, &mut scanned) {
                 match request::parse(&mut buf) {
                     Ok(Some(head)) => break head,
-                    Ok(None) if buf.len() >= settings.max_head => {
-                        refuse(
-                            &mut io,
-                            ProxyError::HeadersTooLarge(settings.max_header_size),
-                        )
-                        .await;
-                        return Ok(Ended::Closed);
-                    }
                     Ok(None) => {}
                     Err(HeadError::TooManyHeaders) => {
                         refuse(
@@ -213,6 +208,14 @@ where
                         return Ok(Ended::Closed);
                     }
                 }
+            }
+            if buf.len() >= settings.max_head {
+                refuse(
+                    &mut io,
+                    ProxyError::HeadersTooLarge(settings.max_header_size),
+                )
+                .await;
+                return Ok(Ended::Closed);
             }
             let n = poll_fn(|cx| wire::poll_read(&mut io, &mut buf, wire::HEAD_SPACE, cx)).await?;
             if n == 0 {
@@ -269,16 +272,21 @@ where
                 if expects_continue {
                     io.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await?;
                 }
-                let mut responding = pin!(responding);
-                let mut feeding = pin!(feed_body(&mut io, &mut buf, &mut decoder, tx));
-                let mut fed = None;
-                let resp = loop {
-                    tokio::select! {
-                        resp = &mut responding => break unwrap_infallible(resp),
-                        done = &mut feeding, if fed.is_none() => fed = Some(done),
-                    }
+                let (resp, fed) = {
+                    let mut responding = pin!(responding);
+                    let mut feeding = pin!(feed_body(&mut io, &mut buf, &mut decoder, tx));
+                    let mut fed = None;
+                    let resp = loop {
+                        tokio::select! {
+                            resp = &mut responding => break unwrap_infallible(resp),
+                            done = &mut feeding, if fed.is_none() => fed = Some(done),
+                        }
+                    };
+                    (resp, fed)
                 };
-                (resp, fed.unwrap_or(false))
+                // The response may win the race against the feeder seeing the body's end.
+                let ended = decoder.settle(&mut buf).is_ok() && decoder.is_done();
+                (resp, fed.unwrap_or(false) || ended)
             }
         };
         // A body not read to its end leaves its rest on the connection: it closes after the response.
@@ -297,6 +305,21 @@ where
             return Ok(Ended::Closed);
         }
     }
+}
+
+/// True once `buf` holds the blank line that ends a head (or bytes that cannot start one, for the
+/// parser to refuse); `scanned` carries the search over from the previous call.
+fn head_ends(buf: &[u8], scanned: &mut usize) -> bool {
+    let Some(&first) = buf.first() else {
+        return false;
+    };
+    // A head starts with a method (or empty lines): anything else is for the parser to refuse now.
+    if !first.is_ascii_alphabetic() && first != b'\r' && first != b'\n' {
+        return true;
+    }
+    let tail = &buf[scanned.saturating_sub(2)..];
+    *scanned = buf.len();
+    tail.windows(2).any(|w| w == b"\n\n") || tail.windows(3).any(|w| w == b"\n\r\n")
 }
 
 /// Reads a streamed request body off the connection into the handler's channel; true when it was read

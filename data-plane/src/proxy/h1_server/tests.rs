@@ -220,3 +220,37 @@ async fn shutdown_closes_idle_connections_and_finishes_busy_ones() {
     );
     assert_eq!(busy_task.await.unwrap(), "closed");
 }
+
+#[tokio::test]
+async fn a_head_trickled_in_byte_by_byte_is_parsed_once_whole() {
+    let (mut c, _task) = connect(SETTINGS, no_stop()).await;
+    c.set_nodelay(true).unwrap();
+    for b in b"\r\nPOST /slow HTTP/1.1\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok" {
+        c.write_all(&[*b]).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let out = read_all(&mut c).await;
+    assert!(
+        out.starts_with("HTTP/1.1 200 OK\r\n") && out.ends_with("POST /slow ok"),
+        "{out}"
+    );
+}
+
+#[test]
+fn the_end_of_a_head_is_found_across_reads() {
+    let mut scanned = 0;
+    assert!(!super::head_ends(b"GET / HTTP/1.1\r\n", &mut scanned));
+    assert!(!super::head_ends(
+        b"GET / HTTP/1.1\r\nHost: a\r",
+        &mut scanned
+    ));
+    assert!(super::head_ends(
+        b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+        &mut scanned
+    ));
+    let mut scanned = 0;
+    assert!(
+        super::head_ends(b"\x16\x03\x01", &mut scanned),
+        "TLS on a plain port is refused at once"
+    );
+}
