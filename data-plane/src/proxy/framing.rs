@@ -24,6 +24,9 @@ pub(crate) enum DecodeError {
     /// A chunk's data not followed by CRLF.
     #[error("chunk data not followed by CRLF")]
     ChunkEnd,
+    /// A chunk-size or trailer line ended by LF without CR.
+    #[error("chunk-size or trailer line not ended by CRLF")]
+    BareLf,
     /// A line longer than the limit.
     #[error("chunk-size or trailer line longer than {MAX_LINE} bytes")]
     LineTooLong,
@@ -212,11 +215,12 @@ fn chunked(state: &mut Chunk, buf: &mut BytesMut, data: bool) -> Result<Decoded,
 fn take_line(buf: &mut BytesMut) -> Result<Option<BytesMut>, DecodeError> {
     match buf.iter().position(|&b| b == b'\n') {
         Some(i) if i < MAX_LINE => {
-            let mut line = buf.split_to(i + 1);
-            line.truncate(i);
-            if line.last() == Some(&b'\r') {
-                line.truncate(i - 1);
+            // CRLF only: a bare LF read differently by another hop is a request-smuggling vector.
+            if i == 0 || buf[i - 1] != b'\r' {
+                return Err(DecodeError::BareLf);
             }
+            let mut line = buf.split_to(i + 1);
+            line.truncate(i - 1);
             Ok(Some(line))
         }
         Some(_) => Err(DecodeError::LineTooLong),
@@ -261,6 +265,8 @@ pub(crate) struct Fields {
     pub(crate) te_trailers: bool,
     /// A `Transfer-Encoding` field, and whether its last coding is chunked.
     pub(crate) transfer_encoding: Option<bool>,
+    /// A transfer coding other than chunked was named (a gateway cannot pass those on unannounced).
+    pub(crate) other_coding: bool,
     length: Option<u64>,
     bad_length: Option<String>,
 }
@@ -289,6 +295,7 @@ impl Fields {
             }
             17 if is("transfer-encoding") => {
                 // Across several fields the last coding of the last one counts.
+                self.other_coding |= tokens(value).any(|t| !t.eq_ignore_ascii_case(b"chunked"));
                 let last = tokens(value).last();
                 if let Some(t) = last {
                     self.transfer_encoding = Some(t.eq_ignore_ascii_case(b"chunked"));
@@ -426,6 +433,10 @@ mod tests {
         assert!(matches!(
             run(Decoder::chunked(), b"3\r\nab", 10),
             Err(DecodeError::ClosedInChunked)
+        ));
+        assert!(matches!(
+            run(Decoder::chunked(), b"3\nabc\r\n0\r\n\r\n", 100),
+            Err(DecodeError::BareLf)
         ));
         let long = vec![b'1'; MAX_LINE + 1];
         assert!(matches!(

@@ -271,6 +271,7 @@ where
             Some(tx) => {
                 if expects_continue {
                     io.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await?;
+                    io.flush().await?;
                 }
                 let (resp, fed) = {
                     let mut responding = pin!(responding);
@@ -337,7 +338,11 @@ async fn feed_body<T: AsyncRead + Unpin>(
                     return false;
                 }
             }
-            Ok(Decoded::End) => return true,
+            Ok(Decoded::End) => {
+                // The empty chunk marks the real end: a closed channel without it is a cut body.
+                let _ = tx.send(Ok(Bytes::new())).await;
+                return true;
+            }
             Ok(Decoded::NeedMore) => {
                 match poll_fn(|cx| wire::poll_read(io, buf, wire::READ_SPACE, cx)).await {
                     Ok(0) => {

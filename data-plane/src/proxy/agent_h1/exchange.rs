@@ -15,7 +15,7 @@ use std::task::{Context, Poll, ready};
 use bytes::{Buf, Bytes, BytesMut};
 use http::{Method, Request, Response};
 use hyper::body::Body;
-use tokio::io::AsyncWrite;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::body::H1Body;
@@ -134,7 +134,7 @@ async fn exchange(
     } = sending;
     let sent = match (framing, first) {
         (Framing::Chunked, first) => {
-            write(&mut conn.io, &conn.write, &[]).await?;
+            write(&mut conn.io, &conn.write, &[], idempotent).await?;
             let queued = first
                 .filter(|d| !d.is_empty())
                 .map(|d| chunk(d, Framing::Chunked));
@@ -143,7 +143,7 @@ async fn exchange(
         (_, first) => {
             let data = first.unwrap_or_default();
             let len = data.len() as u64;
-            write(&mut conn.io, &conn.write, &data).await?;
+            write(&mut conn.io, &conn.write, &data, idempotent).await?;
             if whole {
                 check_length(framing, len, true).map_err(fail)?;
                 Sent::All
@@ -261,6 +261,8 @@ fn pump_poll(
     loop {
         match read(&mut conn.io, &mut conn.read, cx) {
             Poll::Ready(Ok(0)) => return Poll::Ready(Ok(Sent::Cut)),
+            // An answer that grows past the head limit is the head reader's to refuse.
+            Poll::Ready(Ok(_)) if conn.read.len() >= MAX_HEAD => return Poll::Ready(Ok(Sent::Cut)),
             Poll::Ready(Ok(_)) => {
                 // `100 Continue` (the client's `Expect` reached the agent) and other interim answers
                 // mean "go on": they are dropped and the body keeps flowing.
@@ -366,9 +368,31 @@ fn interim(buf: &[u8]) -> bool {
     buf.len() > 12 && buf.starts_with(b"HTTP/1.") && buf[9] == b'1' && &buf[9..12] != b"101"
 }
 
-/// Writes `a` then `b`; a failure means the request did not get out whole.
-async fn write(io: &mut TcpStream, a: &[u8], b: &[u8]) -> Result<(), Failure> {
-    wire::write_two(io, a, b).await.map_err(fail_write)
+/// Writes `a` then `b`. A failure is safe to resend only when nothing of the request went out, or the
+/// method is idempotent: an agent may answer early and act on a head it has read.
+async fn write(io: &mut TcpStream, a: &[u8], b: &[u8], idempotent: bool) -> Result<(), Failure> {
+    let mut written = 0usize;
+    let (mut a, mut b) = (a, b);
+    let result: io::Result<()> = async {
+        while !a.is_empty() || !b.is_empty() {
+            let n = io
+                .write_vectored(&[io::IoSlice::new(a), io::IoSlice::new(b)])
+                .await?;
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            written += n;
+            let from_a = n.min(a.len());
+            a = &a[from_a..];
+            b = &b[n - from_a..];
+        }
+        Ok(())
+    }
+    .await;
+    result.map_err(|e| Failure {
+        error: AgentError::Io(e),
+        retry_safe: written == 0 || idempotent,
+    })
 }
 
 /// Reads what the socket has into `buf` (0: the agent closed).

@@ -58,6 +58,10 @@ impl Body for RequestBody {
                     return Poll::Ready(None);
                 }
                 match rx.poll_recv(cx) {
+                    Poll::Ready(Some(Ok(data))) if data.is_empty() => {
+                        *ended = true;
+                        Poll::Ready(None)
+                    }
                     Poll::Ready(Some(Ok(data))) => {
                         if let Some(l) = left {
                             *l = l.saturating_sub(data.len() as u64);
@@ -70,7 +74,9 @@ impl Body for RequestBody {
                     }
                     Poll::Ready(None) => {
                         *ended = true;
-                        Poll::Ready(None)
+                        Poll::Ready(Some(Err(
+                            "request body cut short: the connection stopped reading it".into(),
+                        )))
                     }
                     Poll::Pending => Poll::Pending,
                 }
@@ -81,7 +87,7 @@ impl Body for RequestBody {
     fn is_end_stream(&self) -> bool {
         match self {
             Self::Whole(b) => b.as_ref().is_none_or(Bytes::is_empty),
-            Self::Streaming { ended, left, .. } => *ended || *left == Some(0),
+            Self::Streaming { ended, .. } => *ended,
         }
     }
 
@@ -91,5 +97,25 @@ impl Body for RequestBody {
             Self::Streaming { left: Some(n), .. } => SizeHint::with_exact(*n),
             Self::Streaming { .. } => SizeHint::default(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    #[tokio::test]
+    async fn a_streamed_body_ends_only_at_its_marker() {
+        let (tx, body) = RequestBody::channel(None);
+        tx.send(Ok(Bytes::from_static(b"ab"))).await.unwrap();
+        tx.send(Ok(Bytes::new())).await.unwrap();
+        assert_eq!(body.collect().await.unwrap().to_bytes(), "ab");
+
+        let (tx, body) = RequestBody::channel(Some(4));
+        tx.send(Ok(Bytes::from_static(b"ab"))).await.unwrap();
+        drop(tx);
+        let err = body.collect().await.err().unwrap();
+        assert!(err.to_string().contains("cut short"), "{err}");
     }
 }

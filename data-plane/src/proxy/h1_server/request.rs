@@ -91,12 +91,11 @@ fn parse_with<const N: usize>(buf: &mut BytesMut) -> Result<Option<Head>, HeadEr
         headers.append(name, value);
     }
     let (body, framed_cleanly) = body_framing(&fields)?;
+    // An HTTP/1.0 message with Transfer-Encoding cannot be delimited reliably (RFC 9112 §6.1).
     let keep_alive = framed_cleanly
-        && if version == Version::HTTP_10 {
-            fields.keep_alive
-        } else {
-            !fields.close
-        };
+        && !fields.close
+        && (version == Version::HTTP_11
+            || (fields.keep_alive && fields.transfer_encoding.is_none()));
     Ok(Some(Head {
         expects_continue: version == Version::HTTP_11 && fields.expect_continue,
         takes_trailers: fields.te_trailers,
@@ -115,10 +114,15 @@ fn parse_with<const N: usize>(buf: &mut BytesMut) -> Result<Option<Head>, HeadEr
 /// message with both Transfer-Encoding and Content-Length is read as chunked, then the connection
 /// closes, against request smuggling).
 fn body_framing(f: &Fields) -> Result<(Decoder, bool), HeadError> {
+    if f.other_coding {
+        return Err(HeadError::Malformed(
+            "a request's transfer-encoding must be chunked".into(),
+        ));
+    }
     match f.transfer_encoding {
         Some(true) => Ok((Decoder::chunked(), !f.has_length())),
         Some(false) => Err(HeadError::Malformed(
-            "a request's transfer-encoding must end with chunked".into(),
+            "a request's transfer-encoding must be chunked".into(),
         )),
         None => {
             let length = f.length().map_err(HeadError::Malformed)?;
@@ -184,8 +188,19 @@ mod tests {
         .unwrap()
         .unwrap();
         assert!(!h.keep_alive, "TE with CL: read chunked, then close");
+        let h = parse_all(b"GET / HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert!(!h.keep_alive, "close wins");
+        let h = parse_all(
+            b"POST / HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n",
+        )
+        .unwrap()
+        .unwrap();
+        assert!(!h.keep_alive, "HTTP/1.0 with transfer-encoding closes");
         for bad in [
             &b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n"[..],
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
             b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
             b"POST / HTTP/1.1\r\nContent-Length: +1\r\n\r\n",
             b"GET / HTTP/1.1\r\nBad Header\r\n\r\n",

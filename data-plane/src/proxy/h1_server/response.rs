@@ -39,8 +39,22 @@ enum Framing {
     Close,
 }
 
-/// Writes `resp` to `io`. `Ok(true)` when the connection may carry another request.
+/// Writes `resp` to `io` and flushes it (TLS keeps records buffered until flushed). `Ok(true)` when
+/// the connection may carry another request.
 pub(crate) async fn write<T>(
+    io: &mut T,
+    resp: Response<ProxyBody>,
+    how: Answering,
+) -> io::Result<bool>
+where
+    T: AsyncWrite + Unpin,
+{
+    let keep = write_unflushed(io, resp, how).await;
+    io.flush().await?;
+    keep
+}
+
+async fn write_unflushed<T>(
     io: &mut T,
     resp: Response<ProxyBody>,
     how: Answering,
@@ -50,6 +64,12 @@ where
 {
     let (parts, mut body) = resp.into_parts();
     let status = parts.status;
+    // A 1xx here is an agent's switch the client did not ask for (interim ones never get this far).
+    if status.is_informational() {
+        return Err(io::Error::other(format!(
+            "unexpected final status {status} from the agent"
+        )));
+    }
     let framing = if how.head_request
         || status.is_informational()
         || status == StatusCode::NO_CONTENT
@@ -74,6 +94,9 @@ where
         closing,
     );
     if framing == Framing::None || body.is_end_stream() {
+        if matches!(framing, Framing::Length(n) if n > 0) {
+            return Err(io::Error::other("response body ended before its length"));
+        }
         if framing == Framing::Chunked {
             head.put_slice(b"0\r\n\r\n");
         }
@@ -88,6 +111,7 @@ where
         Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
             Ok(data) => {
                 sent += data.len() as u64;
+                check_room(framing, sent)?;
                 let end = body.is_end_stream();
                 if framing == Framing::Chunked {
                     if !data.is_empty() {
@@ -119,7 +143,10 @@ where
             io.write_all(&head).await?;
             return finish(framing, sent, closing);
         }
-        Poll::Pending => io.write_all(&head).await?,
+        Poll::Pending => {
+            io.write_all(&head).await?;
+            io.flush().await?;
+        }
     }
     if pending_trailers.is_none() {
         loop {
@@ -131,6 +158,7 @@ where
                 Ok(data) if data.is_empty() => {}
                 Ok(data) => {
                     sent += data.len() as u64;
+                    check_room(framing, sent)?;
                     if framing == Framing::Chunked {
                         let mut prefix = BytesMut::with_capacity(24);
                         chunk_prefix(&mut prefix, data.len());
@@ -139,6 +167,8 @@ where
                     } else {
                         io.write_all(&data).await?;
                     }
+                    // Each piece of a stream (SSE) goes out now, not with the next one.
+                    io.flush().await?;
                 }
                 Err(frame) => {
                     pending_trailers = frame.into_trailers().ok();
@@ -161,6 +191,17 @@ where
         io.write_all(&last).await?;
     }
     finish(framing, sent, closing)
+}
+
+/// Refuses to write past a body's announced length (the client would read the rest as the next
+/// response).
+fn check_room(framing: Framing, sent: u64) -> io::Result<()> {
+    match framing {
+        Framing::Length(n) if sent > n => Err(io::Error::other(format!(
+            "response body longer than its length {n}"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// A body shorter or longer than its announced length leaves the client unable to find the next
@@ -351,6 +392,42 @@ mod tests {
         assert!(
             !w.contains("content-length") && !w.contains("chunked"),
             "{w}"
+        );
+    }
+
+    #[tokio::test]
+    async fn bodies_that_break_their_length_and_stray_1xx_are_errors() {
+        let mut out = Vec::new();
+        let mut resp = Response::new(full("x"));
+        *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+        assert!(write(&mut out, resp, H11).await.is_err());
+        assert!(out.is_empty(), "nothing is written");
+
+        use http_body_util::BodyExt;
+        let lying = http_body_util::Full::new(Bytes::from_static(b"too long"))
+            .map_err(|never| match never {})
+            .boxed();
+        // A body announcing 3 bytes that delivers 8.
+        struct Short(ProxyBody);
+        impl Body for Short {
+            type Data = Bytes;
+            type Error = crate::proxy::body::BoxError;
+            fn poll_frame(
+                mut self: Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+            ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+                Pin::new(&mut self.0).poll_frame(cx)
+            }
+            fn size_hint(&self) -> hyper::body::SizeHint {
+                hyper::body::SizeHint::with_exact(3)
+            }
+        }
+        let mut out = Vec::new();
+        let resp = Response::new(Short(lying).boxed());
+        assert!(write(&mut out, resp, H11).await.is_err());
+        assert!(
+            !String::from_utf8_lossy(&out).contains("too long"),
+            "the excess is not written"
         );
     }
 
