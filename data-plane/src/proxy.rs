@@ -16,6 +16,7 @@ mod cors;
 mod endpoints;
 mod error;
 mod framing;
+mod h1_head;
 mod h1_server;
 mod handler;
 mod headers;

@@ -2,10 +2,11 @@
 
 use bytes::{BufMut, BytesMut};
 use http::header::{CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
+use http::{HeaderMap, Method, StatusCode, Version};
 
 use super::error::AgentError;
 use crate::proxy::framing::{Decoder, Fields};
+use crate::proxy::h1_head;
 
 /// The largest response head accepted from an agent.
 pub(crate) const MAX_HEAD: usize = 256 * 1024;
@@ -55,15 +56,9 @@ pub(crate) fn encode_request(
         dst.put_slice(authority.as_bytes());
         dst.put_slice(b"\r\n");
     }
-    for (name, value) in headers {
-        if name == CONTENT_LENGTH || name == TRANSFER_ENCODING {
-            continue;
-        }
-        dst.put_slice(name.as_str().as_bytes());
-        dst.put_slice(b": ");
-        dst.put_slice(value.as_bytes());
-        dst.put_slice(b"\r\n");
-    }
+    h1_head::write(dst, headers, |n| {
+        n == CONTENT_LENGTH || n == TRANSFER_ENCODING
+    });
     match framing {
         Framing::None => {}
         Framing::Length(n) => {
@@ -124,24 +119,11 @@ fn parse_with<const N: usize>(
         Version::HTTP_11
     };
     let base = buf.as_ptr() as usize;
-    let mut spans = Vec::with_capacity(res.headers.len());
-    let mut fields = Fields::default();
-    for h in res.headers.iter() {
-        let name = HeaderName::from_bytes(h.name.as_bytes())
-            .map_err(|_| AgentError::Invalid(format!("header name {:?}", h.name)))?;
-        fields.add(h.name, h.value);
-        let start = h.value.as_ptr() as usize - base;
-        spans.push((name, start, start + h.value.len()));
-    }
-    // The values stay slices of the received bytes: no copy per header.
+    let (spans, fields) = h1_head::spans(base, res.headers).map_err(AgentError::Invalid)?;
+    // The values stay slices of the received bytes: no copy per header. Room is left for the
+    // headers the proxy adds (via, request id, route) without regrowing.
     let head = buf.split_to(len).freeze();
-    // Room for the headers the proxy adds (via, request id, route) without regrowing.
-    let mut headers = HeaderMap::with_capacity(spans.len() + 4);
-    for (name, start, end) in spans {
-        let value = HeaderValue::from_maybe_shared(head.slice(start..end))
-            .map_err(|_| AgentError::Invalid(format!("value of header {name}")))?;
-        headers.append(name, value);
-    }
+    let headers = h1_head::map(&head, spans, 4).map_err(AgentError::Invalid)?;
     let (decoder, delimited) = body_framing(status, &fields, head_request)?;
     let persistent = if version == Version::HTTP_10 {
         fields.keep_alive
@@ -185,6 +167,7 @@ fn body_framing(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::HeaderValue;
 
     fn parse(wire: &[u8]) -> Result<Option<Parsed>, AgentError> {
         parse_response(&mut BytesMut::from(wire), false)

@@ -1,9 +1,10 @@
 //! Request heads from clients, parsed without copying into `http` types, with their body's framing.
 
 use bytes::{Bytes, BytesMut};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri, Version};
+use http::{HeaderMap, Method, Uri, Version};
 
 use crate::proxy::framing::{Decoder, Fields};
+use crate::proxy::h1_head;
 
 /// Headers parsed without a heap allocation for httparse's slots.
 const INLINE_HEADERS: usize = 64;
@@ -71,25 +72,12 @@ fn parse_with<const N: usize>(buf: &mut BytesMut) -> Result<Option<Head>, HeadEr
     let base = buf.as_ptr() as usize;
     let path = req.path.unwrap_or("/");
     let path_span = (path.as_ptr() as usize - base, path.len());
-    let mut spans = Vec::with_capacity(req.headers.len());
-    let mut fields = Fields::default();
-    for h in req.headers.iter() {
-        let name = HeaderName::from_bytes(h.name.as_bytes())
-            .map_err(|_| HeadError::Malformed(format!("header name {:?}", h.name)))?;
-        fields.add(h.name, h.value);
-        let start = h.value.as_ptr() as usize - base;
-        spans.push((name, start, start + h.value.len()));
-    }
+    let (spans, fields) = h1_head::spans(base, req.headers).map_err(HeadError::Malformed)?;
     let raw = buf.split_to(len).freeze();
     let uri = Uri::from_maybe_shared(raw.slice(path_span.0..path_span.0 + path_span.1))
         .map_err(|e| HeadError::Malformed(format!("request target: {e}")))?;
     // Room for the headers the proxy adds (forwarded-*, via, request id, host) without regrowing.
-    let mut headers = HeaderMap::with_capacity(spans.len() + 8);
-    for (name, start, end) in spans {
-        let value = HeaderValue::from_maybe_shared(raw.slice(start..end))
-            .map_err(|_| HeadError::Malformed(format!("value of header {name}")))?;
-        headers.append(name, value);
-    }
+    let headers = h1_head::map(&raw, spans, 8).map_err(HeadError::Malformed)?;
     let (body, framed_cleanly) = body_framing(&fields)?;
     // An HTTP/1.0 message with Transfer-Encoding cannot be delimited reliably (RFC 9112 §6.1).
     let keep_alive = framed_cleanly

@@ -16,6 +16,7 @@ use hyper::body::Body;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use crate::proxy::body::ProxyBody;
+use crate::proxy::h1_head;
 use crate::proxy::wire::write_two;
 
 /// What the request says about how to answer it.
@@ -259,18 +260,9 @@ fn encode_head(
     dst.put_slice(status.canonical_reason().unwrap_or("Unknown").as_bytes());
     dst.put_slice(b"\r\n");
     let keep_length = framing == Framing::None && status != StatusCode::NO_CONTENT;
-    for (name, value) in headers {
-        if name == TRANSFER_ENCODING
-            || name == CONNECTION
-            || (name == CONTENT_LENGTH && !keep_length)
-        {
-            continue;
-        }
-        dst.put_slice(name.as_str().as_bytes());
-        dst.put_slice(b": ");
-        dst.put_slice(value.as_bytes());
-        dst.put_slice(b"\r\n");
-    }
+    h1_head::write(dst, headers, |n| {
+        n == TRANSFER_ENCODING || n == CONNECTION || (n == CONTENT_LENGTH && !keep_length)
+    });
     match framing {
         Framing::Length(n) => {
             dst.put_slice(b"content-length: ");

@@ -1,0 +1,52 @@
+//! Header fields of HTTP/1.1 heads, shared by the server (requests in, responses out) and the agent
+//! client (requests out, responses in): parsed fields become a `HeaderMap` whose values are slices of
+//! the received bytes, and a `HeaderMap` is written as field lines.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+use super::framing::Fields;
+
+/// A parsed field: its name, and where its value lies in the head.
+pub(crate) type Span = (HeaderName, usize, usize);
+
+/// The fields httparse found in `head` (which starts at `base`), with what they say about framing.
+pub(crate) fn spans(
+    base: usize,
+    parsed: &[httparse::Header<'_>],
+) -> Result<(Vec<Span>, Fields), String> {
+    let mut spans = Vec::with_capacity(parsed.len());
+    let mut fields = Fields::default();
+    for h in parsed {
+        let name = HeaderName::from_bytes(h.name.as_bytes())
+            .map_err(|_| format!("header name {:?}", h.name))?;
+        fields.add(h.name, h.value);
+        let start = h.value.as_ptr() as usize - base;
+        spans.push((name, start, start + h.value.len()));
+    }
+    Ok((spans, fields))
+}
+
+/// The header map of `spans` over `head` (values share its bytes), with room for `extra` more.
+pub(crate) fn map(head: &Bytes, spans: Vec<Span>, extra: usize) -> Result<HeaderMap, String> {
+    let mut headers = HeaderMap::with_capacity(spans.len() + extra);
+    for (name, start, end) in spans {
+        let value = HeaderValue::from_maybe_shared(head.slice(start..end))
+            .map_err(|_| format!("value of header {name}"))?;
+        headers.append(name, value);
+    }
+    Ok(headers)
+}
+
+/// Writes every field of `headers` but those `skip` names, as `name: value` lines.
+pub(crate) fn write(dst: &mut BytesMut, headers: &HeaderMap, skip: impl Fn(&HeaderName) -> bool) {
+    for (name, value) in headers {
+        if skip(name) {
+            continue;
+        }
+        dst.put_slice(name.as_str().as_bytes());
+        dst.put_slice(b": ");
+        dst.put_slice(value.as_bytes());
+        dst.put_slice(b"\r\n");
+    }
+}
