@@ -201,9 +201,7 @@ async fn proxy<'t>(
     };
     let mut decision = t.routes.route(&info, None);
     if matches!(decision, Decision::NeedsText) {
-        // Boxed here (and the peeks below): their futures are large and most requests never run them,
-        // so they stay out of the size of every request's future, which is copied when it is boxed.
-        let scores = match Box::pin(semantic_scores(shared, t, &parts.headers, &mut body)).await {
+        let scores = match semantic_scores(shared, t, &parts.headers, &mut body).await {
             Ok(s) => s,
             Err(e) => return fail(NO_ROUTE, None, e),
         };
@@ -230,7 +228,7 @@ async fn proxy<'t>(
     // A rule with a fallback keeps small bodies, so a refused connection can be retried elsewhere.
     let replay = if rule.fallback.is_some() {
         // An error here must end the request: `peek` has already taken the body.
-        match Box::pin(peek(&mut body)).await {
+        match peek(&mut body).await {
             Ok(b) => b,
             Err(e) => return fail(&rule.name, None, e),
         }
@@ -355,9 +353,7 @@ async fn choose(
     if rule.allow_agent_override {
         named = pick::header_agent(h);
         if named.is_none() && pick::body_may_name_agent(h) {
-            named = Box::pin(peek(body))
-                .await?
-                .and_then(|b| requested_agent(&b));
+            named = peek(body).await?.and_then(|b| requested_agent(&b));
         }
     }
     pick::pick(t, rule, named.as_deref()).map(|(ep, _)| ep)

@@ -228,14 +228,14 @@ fn asks_close(h: &HeaderMap) -> bool {
 
 fn chunk_prefix(dst: &mut BytesMut, len: usize) {
     use std::fmt::Write;
-    let _ = write!(Hex(dst), "{len:x}");
+    let _ = write!(Text(dst), "{len:x}");
     dst.put_slice(b"\r\n");
 }
 
 /// `fmt::Write` into a `BytesMut`.
-struct Hex<'a>(&'a mut BytesMut);
+struct Text<'a>(&'a mut BytesMut);
 
-impl std::fmt::Write for Hex<'_> {
+impl std::fmt::Write for Text<'_> {
     fn write_str(&mut self, s: &str) -> std::fmt::Result {
         self.0.put_slice(s.as_bytes());
         Ok(())
@@ -266,7 +266,7 @@ fn encode_head(
     match framing {
         Framing::Length(n) => {
             dst.put_slice(b"content-length: ");
-            let _ = std::fmt::Write::write_fmt(&mut Hex(dst), format_args!("{n}"));
+            let _ = std::fmt::Write::write_fmt(&mut Text(dst), format_args!("{n}"));
             dst.put_slice(b"\r\n");
         }
         Framing::Chunked => dst.put_slice(b"transfer-encoding: chunked\r\n"),
