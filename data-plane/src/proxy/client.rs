@@ -19,11 +19,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use openclaw_config::ConnectionPool;
 
-use super::agent_h1::{self, AgentError, H1Body, Pool};
+use super::agent_h1::{self, AgentError, CONNECT_TIMEOUT, H1Body, Pool, TCP_KEEPALIVE};
 use super::body::{BoxError, ProxyBody};
-
-/// How long establishing an HTTP/2 connection to an agent may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The pooled clients and the settings they were built with.
 pub struct UpstreamClient {
@@ -51,7 +48,7 @@ impl UpstreamClient {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
-        connector.set_keepalive(Some(Duration::from_secs(60)));
+        connector.set_keepalive(Some(TCP_KEEPALIVE));
         // One multiplexed connection per agent carries every gRPC call.
         let h2 = Client::builder(TokioExecutor::new())
             .http2_only(true)

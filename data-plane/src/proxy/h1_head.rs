@@ -50,3 +50,16 @@ pub(crate) fn write(dst: &mut BytesMut, headers: &HeaderMap, skip: impl Fn(&Head
         dst.put_slice(b"\r\n");
     }
 }
+
+/// Where the head at the start of `buf` ends (just past its blank line, CRLF or bare LF), searching
+/// from `from` (a resumed search passes where the last one stopped).
+pub(crate) fn end(buf: &[u8], from: usize) -> Option<usize> {
+    let start = from.saturating_sub(2).min(buf.len());
+    let tail = &buf[start..];
+    let lf = tail.windows(2).position(|w| w == b"\n\n").map(|i| i + 2);
+    let crlf = tail.windows(3).position(|w| w == b"\n\r\n").map(|i| i + 3);
+    match (lf, crlf) {
+        (Some(a), Some(b)) => Some(start + a.min(b)),
+        (a, b) => a.or(b).map(|i| start + i),
+    }
+}

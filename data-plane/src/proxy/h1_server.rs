@@ -318,9 +318,8 @@ fn head_ends(buf: &[u8], scanned: &mut usize) -> bool {
     if !first.is_ascii_alphabetic() && first != b'\r' && first != b'\n' {
         return true;
     }
-    let tail = &buf[scanned.saturating_sub(2)..];
-    *scanned = buf.len();
-    tail.windows(2).any(|w| w == b"\n\n") || tail.windows(3).any(|w| w == b"\n\r\n")
+    let from = std::mem::replace(scanned, buf.len());
+    super::h1_head::end(buf, from).is_some()
 }
 
 /// Reads a streamed request body off the connection into the handler's channel; true when it was read

@@ -34,20 +34,28 @@ pub(crate) async fn write_two<T: AsyncWrite + Unpin>(
     a: &[u8],
     b: &[u8],
 ) -> io::Result<()> {
+    write_two_counting(io, a, b, &mut 0).await
+}
+
+/// [`write_two`], adding to `written` the bytes that went out (also when it fails part way).
+pub(crate) async fn write_two_counting<T: AsyncWrite + Unpin>(
+    io: &mut T,
+    a: &[u8],
+    b: &[u8],
+    written: &mut usize,
+) -> io::Result<()> {
     let (mut a, mut b) = (a, b);
-    while !a.is_empty() {
+    while !a.is_empty() || !b.is_empty() {
         let n = io
             .write_vectored(&[IoSlice::new(a), IoSlice::new(b)])
             .await?;
         if n == 0 {
             return Err(io::ErrorKind::WriteZero.into());
         }
-        if n >= a.len() {
-            b = &b[n - a.len()..];
-            a = &[];
-        } else {
-            a = &a[n..];
-        }
+        *written += n;
+        let from_a = n.min(a.len());
+        a = &a[from_a..];
+        b = &b[n - from_a..];
     }
-    io.write_all(b).await
+    Ok(())
 }

@@ -15,7 +15,7 @@ use std::task::{Context, Poll, ready};
 use bytes::{Buf, Bytes, BytesMut};
 use http::{Method, Request, Response};
 use hyper::body::Body;
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::io::AsyncWrite;
 use tokio::net::TcpStream;
 
 use super::body::H1Body;
@@ -23,7 +23,7 @@ use super::error::AgentError;
 use super::head::{self, Framing, MAX_HEAD, Parsed};
 use super::pool::{Conn, Pool};
 use crate::proxy::body::ProxyBody;
-use crate::proxy::wire;
+use crate::proxy::{h1_head, wire};
 
 /// How an exchange failed, and whether sending it again is safe.
 struct Failure {
@@ -132,24 +132,26 @@ async fn exchange(
         head_request,
         idempotent,
     } = sending;
-    let sent = match (framing, first) {
-        (Framing::Chunked, first) => {
-            write(&mut conn.io, &conn.write, &[], idempotent).await?;
-            let queued = first
-                .filter(|d| !d.is_empty())
-                .map(|d| chunk(d, Framing::Chunked));
-            pump(conn, body, framing, queued.unwrap_or_default(), whole).await?
+    let sent = if framing == Framing::Chunked {
+        write(&mut conn.io, &conn.write, &[], idempotent).await?;
+        let mut queue = first
+            .filter(|d| !d.is_empty())
+            .map(|d| chunk(d, framing))
+            .unwrap_or_default();
+        if whole {
+            queue.push(Bytes::from_static(b"0\r\n\r\n"));
+            queue.ended = true;
         }
-        (_, first) => {
-            let data = first.unwrap_or_default();
-            let len = data.len() as u64;
-            write(&mut conn.io, &conn.write, &data, idempotent).await?;
-            if whole {
-                check_length(framing, len, true).map_err(fail)?;
-                Sent::All
-            } else {
-                pump_length(conn, body, framing, len).await?
-            }
+        pump(conn, body, framing, queue, 0).await?
+    } else {
+        let data = first.unwrap_or_default();
+        let len = data.len() as u64;
+        write(&mut conn.io, &conn.write, &data, idempotent).await?;
+        if whole {
+            check_length(framing, len, true).map_err(fail)?;
+            Sent::All
+        } else {
+            pump(conn, body, framing, Queue::default(), len).await?
         }
     };
     loop {
@@ -191,32 +193,15 @@ enum Sent {
     Cut,
 }
 
-/// `pump` for a body with a length: no chunk framing, and the length is checked.
-async fn pump_length(
-    conn: &mut Conn,
-    body: &mut ProxyBody,
-    framing: Framing,
-    sent: u64,
-) -> Result<Sent, Failure> {
-    let mut counted = sent;
-    let mut queue = Queue::default();
-    poll_fn(|cx| pump_poll(conn, body, framing, &mut queue, &mut counted, cx)).await
-}
-
-/// Sends the rest of a streamed body (after `queued`), watching for an early response.
+/// Sends the rest of a streamed body (after `queue`, with `counted` bytes of it already out) while
+/// watching for an early response.
 async fn pump(
     conn: &mut Conn,
     body: &mut ProxyBody,
     framing: Framing,
-    queued: Queue,
-    ended: bool,
+    mut queue: Queue,
+    mut counted: u64,
 ) -> Result<Sent, Failure> {
-    let mut queue = queued;
-    let mut counted = 0;
-    if ended {
-        queue.push(Bytes::from_static(b"0\r\n\r\n"));
-        queue.ended = true;
-    }
     poll_fn(|cx| pump_poll(conn, body, framing, &mut queue, &mut counted, cx)).await
 }
 
@@ -266,7 +251,7 @@ fn pump_poll(
             Poll::Ready(Ok(_)) => {
                 // `100 Continue` (the client's `Expect` reached the agent) and other interim answers
                 // mean "go on": they are dropped and the body keeps flowing.
-                while let Some(end) = head_end(&conn.read) {
+                while let Some(end) = h1_head::end(&conn.read, 0) {
                     if !interim(&conn.read) {
                         return Poll::Ready(Ok(Sent::Cut));
                     }
@@ -353,16 +338,6 @@ fn fail_write(e: io::Error) -> Failure {
     }
 }
 
-/// The length of the whole response head at the start of `buf`, if it is all there.
-fn head_end(buf: &[u8]) -> Option<usize> {
-    let lf = buf.windows(2).position(|w| w == b"\n\n").map(|i| i + 2);
-    let crlf = buf.windows(3).position(|w| w == b"\n\r\n").map(|i| i + 3);
-    match (lf, crlf) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
-}
-
 /// True when the response head at the start of `buf` is an interim one (1xx other than 101).
 fn interim(buf: &[u8]) -> bool {
     buf.len() > 12 && buf.starts_with(b"HTTP/1.") && buf[9] == b'1' && &buf[9..12] != b"101"
@@ -371,28 +346,13 @@ fn interim(buf: &[u8]) -> bool {
 /// Writes `a` then `b`. A failure is safe to resend only when nothing of the request went out, or the
 /// method is idempotent: an agent may answer early and act on a head it has read.
 async fn write(io: &mut TcpStream, a: &[u8], b: &[u8], idempotent: bool) -> Result<(), Failure> {
-    let mut written = 0usize;
-    let (mut a, mut b) = (a, b);
-    let result: io::Result<()> = async {
-        while !a.is_empty() || !b.is_empty() {
-            let n = io
-                .write_vectored(&[io::IoSlice::new(a), io::IoSlice::new(b)])
-                .await?;
-            if n == 0 {
-                return Err(io::ErrorKind::WriteZero.into());
-            }
-            written += n;
-            let from_a = n.min(a.len());
-            a = &a[from_a..];
-            b = &b[n - from_a..];
-        }
-        Ok(())
-    }
-    .await;
-    result.map_err(|e| Failure {
-        error: AgentError::Io(e),
-        retry_safe: written == 0 || idempotent,
-    })
+    let mut written = 0;
+    wire::write_two_counting(io, a, b, &mut written)
+        .await
+        .map_err(|e| Failure {
+            error: AgentError::Io(e),
+            retry_safe: written == 0 || idempotent,
+        })
 }
 
 /// Reads what the socket has into `buf` (0: the agent closed).

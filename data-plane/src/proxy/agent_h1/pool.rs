@@ -20,9 +20,9 @@ use super::error::AgentError;
 use crate::fast_hash::FastMap;
 
 /// How long establishing a connection to an agent may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// TCP keep-alive probes on agent connections, so a vanished peer is noticed.
-const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
+pub(crate) const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
 
 /// Idle connections by agent `host:port`.
 #[derive(Clone)]
