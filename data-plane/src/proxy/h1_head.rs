@@ -55,11 +55,32 @@ pub(crate) fn write(dst: &mut BytesMut, headers: &HeaderMap, skip: impl Fn(&Head
 /// from `from` (a resumed search passes where the last one stopped).
 pub(crate) fn end(buf: &[u8], from: usize) -> Option<usize> {
     let start = from.saturating_sub(2).min(buf.len());
-    let tail = &buf[start..];
-    let lf = tail.windows(2).position(|w| w == b"\n\n").map(|i| i + 2);
-    let crlf = tail.windows(3).position(|w| w == b"\n\r\n").map(|i| i + 3);
-    match (lf, crlf) {
-        (Some(a), Some(b)) => Some(start + a.min(b)),
-        (a, b) => a.or(b).map(|i| start + i),
+    // A head has a handful of line ends: visiting each (memchr) beats sliding a window over every byte.
+    for i in memchr::memchr_iter(b'\n', &buf[start..]) {
+        let next = start + i + 1;
+        match buf.get(next..) {
+            Some([b'\n', ..]) => return Some(next + 1),
+            Some([b'\r', b'\n', ..]) => return Some(next + 2),
+            _ => {}
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::end;
+
+    #[test]
+    fn a_head_ends_at_its_first_blank_line() {
+        assert_eq!(end(b"GET / HTTP/1.1\r\nA: b\r\n\r\nbody", 0), Some(24));
+        assert_eq!(end(b"GET / HTTP/1.1\nA: b\n\nbody", 0), Some(21));
+        assert_eq!(end(b"GET / HTTP/1.1\r\nA: b\n\r\n\r\n", 0), Some(23));
+        assert_eq!(end(b"GET / HTTP/1.1\r\nA: b\r\n", 0), None);
+        assert_eq!(end(b"GET / HTTP/1.1\r\nA: b\r\n\r", 0), None);
+        // Resumed where the last search stopped, with the blank line split across reads.
+        let whole = b"GET / HTTP/1.1\r\nA: b\r\n\r\n";
+        assert_eq!(end(whole, whole.len() - 1), Some(whole.len()));
+        assert_eq!(end(whole, whole.len() - 2), Some(whole.len()));
     }
 }

@@ -19,8 +19,8 @@ mod tests;
 use std::convert::Infallible;
 use std::future::{Future, poll_fn};
 use std::io;
-use std::pin::pin;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::pin::{Pin, pin};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -56,122 +56,24 @@ pub(crate) enum Ended<T> {
     HandOff(Prefixed<T>),
 }
 
-/// Where a connection is, for its watchdog.
-#[derive(Clone, Copy)]
-enum Phase {
-    /// Waiting for a request since then.
-    Idle(Instant),
-    /// A request head has been arriving since then.
-    Head(Instant),
-    /// Serving a request.
-    Busy,
-}
-
-/// What the request loop tells the watchdog (atomics only because the connection's future must be
-/// `Send`; both sides run in the same task).
-struct State {
-    born: Instant,
-    /// 0 busy, 1 idle, 2 head.
-    kind: AtomicU8,
-    /// Microseconds from `born` to the phase's start.
-    since: AtomicU64,
-    closing: AtomicBool,
-}
-
-// === impl State ===
-
-impl State {
-    fn set(&self, phase: Phase) {
-        let (kind, at) = match phase {
-            Phase::Busy => (0, None),
-            Phase::Idle(at) => (1, Some(at)),
-            Phase::Head(at) => (2, Some(at)),
-        };
-        if let Some(at) = at {
-            let us = at.saturating_duration_since(self.born).as_micros();
-            self.since
-                .store(u64::try_from(us).unwrap_or(u64::MAX), Ordering::Relaxed);
-        }
-        self.kind.store(kind, Ordering::Relaxed);
-    }
-
-    fn get(&self) -> Phase {
-        let at = self.born + Duration::from_micros(self.since.load(Ordering::Relaxed));
-        match self.kind.load(Ordering::Relaxed) {
-            1 => Phase::Idle(at),
-            2 => Phase::Head(at),
-            _ => Phase::Busy,
-        }
-    }
-
-    fn closing(&self) -> bool {
-        self.closing.load(Ordering::Relaxed)
-    }
-}
-
 /// Serves requests on `io` until the client closes, a timeout or shutdown ends the connection, or it
 /// must be handed to hyper. `serve` answers each request.
 pub(crate) async fn serve_connection<T, S, F>(
-    io: T,
+    mut io: T,
     serve: S,
     settings: Settings,
-    stop: &mut watch::Receiver<bool>,
+    stop: &watch::Receiver<bool>,
 ) -> io::Result<Ended<T>>
 where
     T: AsyncRead + AsyncWrite + Unpin,
     S: Fn(Request<RequestBody>) -> F,
     F: Future<Output = Result<Response<ProxyBody>, Infallible>>,
 {
-    let born = Instant::now();
-    let state = State {
-        born,
-        kind: AtomicU8::new(1),
-        since: AtomicU64::new(0),
-        closing: AtomicBool::new(*stop.borrow()),
-    };
-    let mut work = pin!(requests(io, &serve, settings, &state));
-    let tick = (settings.idle.min(settings.read) / 4).max(Duration::from_millis(10));
-    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + tick, tick);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        if state.closing() && matches!(state.get(), Phase::Idle(_)) {
-            return Ok(Ended::Closed);
-        }
-        tokio::select! {
-            biased;
-            ended = &mut work => return ended,
-            changed = stop.changed(), if !state.closing() => {
-                // A dropped sender also means the server is going away.
-                let _ = changed;
-                state.closing.store(true, Ordering::Relaxed);
-            }
-            _ = ticks.tick() => match state.get() {
-                Phase::Idle(since) if since.elapsed() >= settings.idle => return Ok(Ended::Closed),
-                Phase::Head(since) if since.elapsed() >= settings.read => {
-                    tracing::debug!("request head not received within the read timeout: closing");
-                    return Ok(Ended::Closed);
-                }
-                _ => {}
-            },
-        }
-    }
-}
-
-async fn requests<T, S, F>(
-    mut io: T,
-    serve: &S,
-    settings: Settings,
-    state: &State,
-) -> io::Result<Ended<T>>
-where
-    T: AsyncRead + AsyncWrite + Unpin,
-    S: Fn(Request<RequestBody>) -> F,
-    F: Future<Output = Result<Response<ProxyBody>, Infallible>>,
-{
+    let mut watch = Watchdog::new(settings, stop);
     let mut buf = BytesMut::new();
     let mut first = true;
     loop {
-        if state.closing() {
+        if watch.closing() {
             let _ = io.shutdown().await;
             return Ok(Ended::Closed);
         }
@@ -179,7 +81,7 @@ where
             // Nothing is held while the connection waits.
             buf = BytesMut::new();
         }
-        state.set(Phase::Idle(Instant::now()));
+        watch.phase = Phase::Idle(Instant::now());
         // Where the search for the end of the head goes on: a head is parsed only once its blank line
         // is in, so a client trickling it in small pieces costs one scan, not one parse per piece.
         let mut scanned = 0;
@@ -217,12 +119,22 @@ where
                 .await;
                 return Ok(Ended::Closed);
             }
-            let n = poll_fn(|cx| wire::poll_read(&mut io, &mut buf, wire::HEAD_SPACE, cx)).await?;
-            if n == 0 {
-                return Ok(Ended::Closed);
+            let read =
+                poll_fn(
+                    |cx| match wire::poll_read(&mut io, &mut buf, wire::HEAD_SPACE, cx) {
+                        Poll::Ready(r) => Poll::Ready(Some(r)),
+                        // Only a connection waiting for a head is watched: a busy one costs the watchdog nothing.
+                        Poll::Pending => watch.poll_expired(cx).map(|()| None),
+                    },
+                )
+                .await;
+            match read {
+                Some(Ok(0)) | None => return Ok(Ended::Closed),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e),
             }
-            if let Phase::Idle(_) = state.get() {
-                state.set(Phase::Head(Instant::now()));
+            if let Phase::Idle(_) = watch.phase {
+                watch.phase = Phase::Head(Instant::now());
             }
         };
         first = false;
@@ -231,7 +143,6 @@ where
             replay.extend_from_slice(&buf);
             return Ok(Ended::HandOff(Prefixed::new(io, replay.freeze())));
         }
-        state.set(Phase::Busy);
         let Head {
             method,
             uri,
@@ -295,7 +206,7 @@ where
             version,
             head_request,
             takes_trailers,
-            closing: state.closing() || !keep_alive || !body_read,
+            closing: watch.closing() || !keep_alive || !body_read,
         };
         if !response::write(&mut io, resp, how).await? {
             if body_read {
@@ -305,6 +216,92 @@ where
             }
             return Ok(Ended::Closed);
         }
+    }
+}
+
+/// Where a connection is, for its watchdog.
+#[derive(Clone, Copy)]
+enum Phase {
+    /// Waiting for a request since then.
+    Idle(Instant),
+    /// A request head has been arriving since then.
+    Head(Instant),
+}
+
+/// Enforces `http.timeouts.idle` between requests and `http.timeouts.read` on heads (slowloris), and
+/// notices shutdown. It is polled only while the connection waits for a head, with one interval per
+/// connection rather than a timer per request.
+struct Watchdog<'a> {
+    settings: Settings,
+    phase: Phase,
+    ticks: tokio::time::Interval,
+    stop: &'a watch::Receiver<bool>,
+    /// Wakes the connection when shutdown starts; polled again only when the task's waker changes.
+    stopping: Pin<Box<dyn Future<Output = ()> + Send + 'a>>,
+    registered: Option<Waker>,
+    closing: bool,
+}
+
+// === impl Watchdog ===
+
+impl<'a> Watchdog<'a> {
+    fn new(settings: Settings, stop: &'a watch::Receiver<bool>) -> Self {
+        let tick = (settings.idle.min(settings.read) / 4).max(Duration::from_millis(10));
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + tick, tick);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut watcher = stop.clone();
+        Self {
+            settings,
+            phase: Phase::Idle(Instant::now()),
+            ticks,
+            stop,
+            // A dropped sender also means the server is going away.
+            stopping: Box::pin(async move {
+                let _ = watcher.changed().await;
+            }),
+            registered: None,
+            closing: *stop.borrow(),
+        }
+    }
+
+    /// True once shutdown has started (an atomic load: it runs before every request and response).
+    fn closing(&mut self) -> bool {
+        if !self.closing {
+            self.closing = self.stop.has_changed().unwrap_or(true);
+        }
+        self.closing
+    }
+
+    /// Ready when the waiting connection must close: shutdown started, or its idle or head time ran out.
+    fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        // Once complete, the shutdown future is never polled again.
+        if !self.closing
+            && !self
+                .registered
+                .as_ref()
+                .is_some_and(|w| w.will_wake(cx.waker()))
+        {
+            if self.stopping.as_mut().poll(cx).is_ready() {
+                self.closing = true;
+            }
+            self.registered = Some(cx.waker().clone());
+        }
+        if self.closing() && matches!(self.phase, Phase::Idle(_)) {
+            return Poll::Ready(());
+        }
+        while self.ticks.poll_tick(cx).is_ready() {
+            match self.phase {
+                Phase::Idle(since) if since.elapsed() >= self.settings.idle => {
+                    return Poll::Ready(());
+                }
+                Phase::Head(since) if since.elapsed() >= self.settings.read => {
+                    tracing::debug!("request head not received within the read timeout: closing");
+                    return Poll::Ready(());
+                }
+                _ => {}
+            }
+        }
+        Poll::Pending
     }
 }
 

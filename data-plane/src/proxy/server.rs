@@ -131,7 +131,7 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: impl Fu
             let io = if h2 {
                 Ok(Ended::HandOff(Prefixed::new(io, Bytes::new())))
             } else {
-                h1_server::serve_connection(io, serve_h1, h1, &mut stop).await
+                h1_server::serve_connection(io, serve_h1, h1, &stop).await
             };
             let result = match io {
                 Ok(Ended::Closed) => Ok(()),

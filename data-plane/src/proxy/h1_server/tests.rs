@@ -40,8 +40,7 @@ async fn connect(
     let client = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
     let (server, _) = l.accept().await.unwrap();
     let task = tokio::spawn(async move {
-        let mut stop = stop;
-        match serve_connection(server, echo, settings, &mut stop).await {
+        match serve_connection(server, echo, settings, &stop).await {
             Ok(Ended::Closed) => "closed",
             Ok(Ended::HandOff(mut io)) => {
                 let mut replay = vec![0u8; 64];
