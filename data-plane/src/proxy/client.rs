@@ -21,6 +21,7 @@ use openclaw_config::ConnectionPool;
 
 use super::agent_h1::{self, AgentError, CONNECT_TIMEOUT, H1Body, Pool, TCP_KEEPALIVE};
 use super::body::{BoxError, ProxyBody};
+use super::headers::Forwarding;
 
 /// The pooled clients and the settings they were built with.
 pub struct UpstreamClient {
@@ -73,28 +74,33 @@ impl UpstreamClient {
 
     /// Sends `req` to its agent: gRPC over HTTP/2, everything else over pooled HTTP/1.1. The future
     /// owns what it needs, so the client may be swapped while it runs.
+    /// `forward` is added to its headers (for HTTP/1.1, as the head is written).
     pub(crate) fn request(
         &self,
         mut req: http::Request<ProxyBody>,
+        forward: Forwarding,
     ) -> impl Future<Output = Result<http::Response<AgentBody>, AgentError>> + Send + 'static {
         // The request moves into the future as it is (the common case); boxing it would cost more.
         #[allow(clippy::large_enum_variant)]
         enum Via {
-            H1(Pool, http::Request<ProxyBody>),
+            H1(Pool, Forwarding, http::Request<ProxyBody>),
             H2(hyper_util::client::legacy::ResponseFuture),
         }
         let via = if is_grpc(req.headers()) {
+            forward.apply(req.headers_mut());
             *req.version_mut() = http::Version::HTTP_2;
             // gRPC needs `te: trailers`, the one TE value HTTP/2 allows (it was stripped as hop-by-hop).
             req.headers_mut()
                 .insert(http::header::TE, http::HeaderValue::from_static("trailers"));
             Via::H2(self.h2.request(req))
         } else {
-            Via::H1(self.h1.clone(), req)
+            Via::H1(self.h1.clone(), forward, req)
         };
         async move {
             match via {
-                Via::H1(pool, req) => Ok(agent_h1::send(&pool, req).await?.map(AgentBody::H1)),
+                Via::H1(pool, forward, req) => Ok(agent_h1::send(&pool, Some(forward), req)
+                    .await?
+                    .map(AgentBody::H1)),
                 Via::H2(sent) => Ok(sent.await?.map(AgentBody::H2)),
             }
         }

@@ -270,12 +270,18 @@ async fn proxy<'t>(
         } else {
             std::mem::take(&mut parts.headers)
         };
-        let mut upstream_req = build_request(&parts, headers, uri, &ep, conn, rid, upstream_body);
+        let mut upstream_req = build_request(&parts, headers, uri, upstream_body);
         if let Some(protocol) = &upgrade {
             upgrade::restore(upstream_req.headers_mut(), protocol);
         }
+        let forward = headers::Forwarding {
+            request_id: rid.clone(),
+            client_ip: conn.peer_ip.clone(),
+            https: conn.scheme == "https",
+            upstream_host: ep.host_header().cloned(),
+        };
         let guard = ep.begin();
-        let sent = shared.client.load().request(upstream_req);
+        let sent = shared.client.load().request(upstream_req, forward);
         match sent.await {
             Ok(resp) => {
                 ep.mark_success();
@@ -458,26 +464,18 @@ fn into_body(body: ReqBody) -> ProxyBody {
     }
 }
 
+/// The request towards the agent, hop-by-hop headers removed (the client adds the forwarding ones).
 fn build_request(
     parts: &http::request::Parts,
-    headers: http::HeaderMap,
+    mut headers: http::HeaderMap,
     uri: Uri,
-    ep: &Endpoint,
-    conn: &Conn,
-    rid: &HeaderValue,
     body: ProxyBody,
 ) -> Request<ProxyBody> {
+    headers::strip_hop_by_hop(&mut headers);
     let mut req = Request::new(body);
     *req.method_mut() = parts.method.clone();
     *req.uri_mut() = uri;
     *req.headers_mut() = headers;
-    headers::to_upstream(
-        req.headers_mut(),
-        rid,
-        &conn.peer_ip,
-        conn.scheme,
-        ep.host_header(),
-    );
     req
 }
 

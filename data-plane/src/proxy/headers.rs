@@ -65,37 +65,110 @@ pub(crate) fn client_ip(client: std::net::SocketAddr) -> HeaderValue {
         .unwrap_or_else(|_| HeaderValue::from_static("unknown"))
 }
 
-/// Request headers towards the agent: forwarded-for chain, proto, host, via.
-///
-/// `client_ip` comes from [`client_ip`]; `upstream_host` is the agent's `host[:port]` (the client's
-/// `Host` stays when it is `None`).
-pub(crate) fn to_upstream(
-    h: &mut HeaderMap,
-    request_id: &HeaderValue,
-    client_ip: &HeaderValue,
-    scheme: &str,
-    upstream_host: Option<&HeaderValue>,
-) {
-    strip_hop_by_hop(h);
-    h.insert(REQUEST_ID, request_id.clone());
-    let xff = match h.get(&X_FORWARDED_FOR).filter(|v| v.to_str().is_ok()) {
-        Some(prev) => joined(prev, client_ip.as_bytes()),
-        None => Some(client_ip.clone()),
-    };
-    if let Some(v) = xff {
-        h.insert(X_FORWARDED_FOR, v);
+/// What the gateway adds to a request towards an agent: its request id, the `X-Forwarded-For` chain,
+/// `X-Forwarded-Proto` and `-Host`, the agent's `Host`, `Via`. Applied to a header map for HTTP/2, and
+/// written straight into the head for HTTP/1.1, where it spares a map edit per field.
+#[derive(Clone, Debug)]
+pub(crate) struct Forwarding {
+    /// The request's id.
+    pub(crate) request_id: HeaderValue,
+    /// The client's address, from [`client_ip`].
+    pub(crate) client_ip: HeaderValue,
+    /// The client came over TLS.
+    pub(crate) https: bool,
+    /// The agent's `host[:port]`; the client's `Host` stays when it is `None`.
+    pub(crate) upstream_host: Option<HeaderValue>,
+}
+
+// === impl Forwarding ===
+
+impl Forwarding {
+    fn proto(&self) -> &'static str {
+        if self.https { "https" } else { "http" }
     }
-    h.insert(
-        X_FORWARDED_PROTO,
-        HeaderValue::from_static(if scheme == "https" { "https" } else { "http" }),
-    );
-    if let Some(host) = h.get(HOST).cloned() {
-        h.insert(X_FORWARDED_HOST, host);
+
+    /// Adds the forwarding fields to `h` (hop-by-hop headers already removed).
+    pub(crate) fn apply(&self, h: &mut HeaderMap) {
+        h.insert(REQUEST_ID, self.request_id.clone());
+        let xff = match h.get(&X_FORWARDED_FOR).filter(|v| v.to_str().is_ok()) {
+            Some(prev) => joined(prev, self.client_ip.as_bytes()),
+            None => Some(self.client_ip.clone()),
+        };
+        if let Some(v) = xff {
+            h.insert(X_FORWARDED_FOR, v);
+        }
+        h.insert(X_FORWARDED_PROTO, HeaderValue::from_static(self.proto()));
+        if let Some(host) = h.get(HOST).cloned() {
+            h.insert(X_FORWARDED_HOST, host);
+        }
+        if let Some(v) = &self.upstream_host {
+            h.insert(HOST, v.clone());
+        }
+        append_via(h);
     }
-    if let Some(v) = upstream_host {
-        h.insert(HOST, v.clone());
+
+    /// Writes the fields of `h` but those `skip` names, with the forwarding fields in place of the
+    /// client's, as HTTP/1.1 field lines: the same head [`Forwarding::apply`] gives. `authority` is
+    /// the `Host` when neither the client nor the agent's settings name one.
+    pub(crate) fn write(
+        &self,
+        dst: &mut BytesMut,
+        h: &HeaderMap,
+        authority: &str,
+        skip: impl Fn(&HeaderName) -> bool,
+    ) {
+        let (mut host, mut xff, mut via) = (None, None, None);
+        for (name, value) in h {
+            if skip(name) {
+                continue;
+            }
+            if name == HOST {
+                host.get_or_insert(value);
+                if self.upstream_host.is_some() {
+                    continue;
+                }
+            } else if name == VIA {
+                via.get_or_insert(value);
+                continue;
+            } else if name == X_FORWARDED_FOR {
+                xff.get_or_insert(value);
+                continue;
+            } else if name == REQUEST_ID || name == X_FORWARDED_PROTO || name == X_FORWARDED_HOST {
+                continue;
+            }
+            line(dst, name.as_str().as_bytes(), &[value.as_bytes()]);
+        }
+        line(dst, b"x-request-id", &[self.request_id.as_bytes()]);
+        let ip = self.client_ip.as_bytes();
+        match xff.filter(|v| v.to_str().is_ok()) {
+            Some(prev) => line(dst, b"x-forwarded-for", &[prev.as_bytes(), b", ", ip]),
+            None => line(dst, b"x-forwarded-for", &[ip]),
+        }
+        line(dst, b"x-forwarded-proto", &[self.proto().as_bytes()]);
+        if let Some(v) = host {
+            line(dst, b"x-forwarded-host", &[v.as_bytes()]);
+        }
+        match (&self.upstream_host, host) {
+            (Some(v), _) => line(dst, b"host", &[v.as_bytes()]),
+            (None, None) => line(dst, b"host", &[authority.as_bytes()]),
+            (None, Some(_)) => {}
+        }
+        let me = VIA_VALUE.as_bytes();
+        match via.filter(|v| v.to_str().is_ok()) {
+            Some(prev) => line(dst, b"via", &[prev.as_bytes(), b", ", me]),
+            None => line(dst, b"via", &[me]),
+        }
     }
-    append_via(h);
+}
+
+/// Writes `name: value` (the value in parts) and its line end.
+fn line(dst: &mut BytesMut, name: &[u8], value: &[&[u8]]) {
+    dst.put_slice(name);
+    dst.put_slice(b": ");
+    for part in value {
+        dst.put_slice(part);
+    }
+    dst.put_slice(b"\r\n");
 }
 
 /// Response headers towards the client; `route` is the routing rule's name as a header value
@@ -187,6 +260,64 @@ mod tests {
         assert_eq!(request_id(&given), "abc", "a client's id is kept");
     }
 
+    fn forwarding(upstream_host: Option<&'static str>) -> Forwarding {
+        Forwarding {
+            request_id: HeaderValue::from_static("rid-1"),
+            client_ip: client_ip("127.0.0.9:5000".parse().unwrap()),
+            https: false,
+            upstream_host: upstream_host.map(HeaderValue::from_static),
+        }
+    }
+
+    /// The head lines of `h` (sorted: field order carries no meaning across names here).
+    fn lines(head: &[u8]) -> Vec<String> {
+        let mut l: Vec<String> = String::from_utf8(head.to_vec())
+            .unwrap()
+            .split("\r\n")
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect();
+        l.sort();
+        l
+    }
+
+    #[test]
+    fn forwarding_written_into_a_head_equals_forwarding_applied_to_the_map() {
+        let client_headers = [
+            vec![],
+            vec![("host", "gw.example"), ("x-forwarded-for", "10.0.0.1")],
+            vec![
+                ("host", "gw.example"),
+                ("via", "1.0 edge"),
+                ("x-request-id", "theirs"),
+                ("x-forwarded-proto", "https"),
+                ("x-forwarded-host", "spoofed"),
+                ("content-length", "5"),
+                ("x-other", "1"),
+            ],
+        ];
+        for fields in client_headers {
+            for upstream in [None, Some("127.0.0.1:9000")] {
+                let mut h = HeaderMap::new();
+                for (n, v) in &fields {
+                    h.append(*n, HeaderValue::from_static(v));
+                }
+                let f = forwarding(upstream);
+                let skip = |n: &HeaderName| n == http::header::CONTENT_LENGTH;
+                let mut written = BytesMut::new();
+                f.write(&mut written, &h, "agent:80", skip);
+                let mut applied = h.clone();
+                f.apply(&mut applied);
+                let mut expected = BytesMut::new();
+                if !applied.contains_key(HOST) {
+                    expected.put_slice(b"host: agent:80\r\n");
+                }
+                crate::proxy::h1_head::write(&mut expected, &applied, skip);
+                assert_eq!(lines(&written), lines(&expected), "{fields:?} {upstream:?}");
+            }
+        }
+    }
+
     #[test]
     fn strips_and_forwards() {
         let mut h = HeaderMap::new();
@@ -195,13 +326,8 @@ mod tests {
         h.insert("keep-alive", "timeout=5".parse().unwrap());
         h.insert("x-forwarded-for", "10.0.0.1".parse().unwrap());
         h.insert("host", "gw.example".parse().unwrap());
-        to_upstream(
-            &mut h,
-            &HeaderValue::from_static("rid-1"),
-            &client_ip("127.0.0.9:5000".parse().unwrap()),
-            "http",
-            Some(&HeaderValue::from_static("127.0.0.1:9000")),
-        );
+        strip_hop_by_hop(&mut h);
+        forwarding(Some("127.0.0.1:9000")).apply(&mut h);
         assert!(
             h.get("x-hop").is_none()
                 && h.get("keep-alive").is_none()

@@ -23,6 +23,7 @@ use super::error::AgentError;
 use super::head::{self, Framing, MAX_HEAD, Parsed};
 use super::pool::{Conn, Pool};
 use crate::proxy::body::ProxyBody;
+use crate::proxy::headers::Forwarding;
 use crate::proxy::{h1_head, wire};
 
 /// How an exchange failed, and whether sending it again is safe.
@@ -35,8 +36,10 @@ struct Failure {
 
 /// Sends `req` (with an absolute `http://` URI) to its agent and returns the response as soon as its
 /// head is in; the body streams from the connection, which goes back to `pool` after its end.
+/// `forward` holds the gateway's forwarding fields, written into the head.
 pub(crate) async fn send(
     pool: &Pool,
+    forward: Option<Forwarding>,
     req: Request<ProxyBody>,
 ) -> Result<Response<H1Body>, AgentError> {
     let (parts, mut body) = req.into_parts();
@@ -72,6 +75,7 @@ pub(crate) async fn send(
             target,
             key.as_str(),
             &parts.headers,
+            forward.as_ref(),
             framing,
         );
         let reused = conn.reused;

@@ -2,11 +2,12 @@
 
 use bytes::{BufMut, BytesMut};
 use http::header::{CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
-use http::{HeaderMap, Method, StatusCode, Version};
+use http::{HeaderMap, HeaderName, Method, StatusCode, Version};
 
 use super::error::AgentError;
 use crate::proxy::framing::{Decoder, Fields};
 use crate::proxy::h1_head;
+use crate::proxy::headers::Forwarding;
 
 /// The largest response head accepted from an agent.
 pub(crate) const MAX_HEAD: usize = 256 * 1024;
@@ -37,28 +38,34 @@ pub(crate) struct Parsed {
 }
 
 /// Writes a request head into `dst`. `Content-Length` and `Transfer-Encoding` come from `framing`,
-/// not from `headers`; `Host` is `authority` when `headers` has none.
+/// not from `headers`; `Host` is `authority` when `headers` has none; `forward` adds the gateway's
+/// forwarding fields as the head is written.
 pub(crate) fn encode_request(
     dst: &mut BytesMut,
     method: &Method,
     target: &str,
     authority: &str,
     headers: &HeaderMap,
+    forward: Option<&Forwarding>,
     framing: Framing,
 ) {
-    dst.reserve(64 + target.len() + headers.len() * 32);
+    dst.reserve(256 + target.len() + headers.len() * 32);
     dst.put_slice(method.as_str().as_bytes());
     dst.put_u8(b' ');
     dst.put_slice(target.as_bytes());
     dst.put_slice(b" HTTP/1.1\r\n");
-    if !headers.contains_key(HOST) {
-        dst.put_slice(b"host: ");
-        dst.put_slice(authority.as_bytes());
-        dst.put_slice(b"\r\n");
+    let framed = |n: &HeaderName| n == CONTENT_LENGTH || n == TRANSFER_ENCODING;
+    match forward {
+        Some(f) => f.write(dst, headers, authority, framed),
+        None => {
+            if !headers.contains_key(HOST) {
+                dst.put_slice(b"host: ");
+                dst.put_slice(authority.as_bytes());
+                dst.put_slice(b"\r\n");
+            }
+            h1_head::write(dst, headers, framed);
+        }
     }
-    h1_head::write(dst, headers, |n| {
-        n == CONTENT_LENGTH || n == TRANSFER_ENCODING
-    });
     match framing {
         Framing::None => {}
         Framing::Length(n) => {
@@ -185,6 +192,7 @@ mod tests {
             "/p?q=1",
             "agent:80",
             &h,
+            None,
             Framing::Length(12),
         );
         assert_eq!(

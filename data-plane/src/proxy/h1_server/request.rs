@@ -76,8 +76,8 @@ fn parse_with<const N: usize>(buf: &mut BytesMut) -> Result<Option<Head>, HeadEr
     let raw = buf.split_to(len).freeze();
     let uri = Uri::from_maybe_shared(raw.slice(path_span.0..path_span.0 + path_span.1))
         .map_err(|e| HeadError::Malformed(format!("request target: {e}")))?;
-    // Room for the headers the proxy adds (forwarded-*, via, request id, host) without regrowing.
-    let headers = h1_head::map(&raw, spans, 8).map_err(HeadError::Malformed)?;
+    // No room for more: the forwarding fields are written into the agent's head, not added here.
+    let headers = h1_head::map(&raw, spans, 0).map_err(HeadError::Malformed)?;
     let (body, framed_cleanly) = body_framing(&fields)?;
     // An HTTP/1.0 message with Transfer-Encoding cannot be delimited reliably (RFC 9112 §6.1).
     let keep_alive = framed_cleanly
