@@ -13,6 +13,8 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::FutureExt;
+use futures_util::future::Either;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -80,29 +82,24 @@ impl UpstreamClient {
         mut req: http::Request<ProxyBody>,
         forward: Forwarding,
     ) -> impl Future<Output = Result<http::Response<AgentBody>, AgentError>> + Send + 'static {
-        // The request moves into the future as it is (the common case); boxing it would cost more.
-        #[allow(clippy::large_enum_variant)]
-        enum Via {
-            H1(Pool, Forwarding, http::Request<ProxyBody>),
-            H2(hyper_util::client::legacy::ResponseFuture),
-        }
-        let via = if is_grpc(req.headers()) {
+        // One future type for both protocols, built at once: each holds the request once, with no
+        // async block around it that would keep a second copy.
+        if is_grpc(req.headers()) {
             forward.apply(req.headers_mut());
             *req.version_mut() = http::Version::HTTP_2;
             // gRPC needs `te: trailers`, the one TE value HTTP/2 allows (it was stripped as hop-by-hop).
             req.headers_mut()
                 .insert(http::header::TE, http::HeaderValue::from_static("trailers"));
-            Via::H2(self.h2.request(req))
+            Either::Right(
+                self.h2
+                    .request(req)
+                    .map(|r| Ok(r.map_err(AgentError::from)?.map(AgentBody::H2))),
+            )
         } else {
-            Via::H1(self.h1.clone(), forward, req)
-        };
-        async move {
-            match via {
-                Via::H1(pool, forward, req) => Ok(agent_h1::send(&pool, Some(forward), req)
-                    .await?
-                    .map(AgentBody::H1)),
-                Via::H2(sent) => Ok(sent.await?.map(AgentBody::H2)),
-            }
+            Either::Left(
+                agent_h1::send(self.h1.clone(), Some(forward), req)
+                    .map(|r| Ok(r?.map(AgentBody::H1))),
+            )
         }
     }
 }

@@ -7,31 +7,31 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 
 use super::framing::Fields;
 
-/// A parsed field: its name, and where its value lies in the head.
-pub(crate) type Span = (HeaderName, usize, usize);
+/// Where a parsed field lies in its head: name start and end, value start and end.
+pub(crate) type Span = [usize; 4];
 
-/// The fields httparse found in `head` (which starts at `base`), with what they say about framing.
-pub(crate) fn spans(
-    base: usize,
-    parsed: &[httparse::Header<'_>],
-) -> Result<(Vec<Span>, Fields), String> {
-    let mut spans = Vec::with_capacity(parsed.len());
+/// Records in `out` (a slot per field) where each field httparse found in `head` (which starts at
+/// `base`) lies, and returns what the fields say about framing. Spans on the caller's stack spare a
+/// heap allocation per head.
+pub(crate) fn spans(base: usize, parsed: &[httparse::Header<'_>], out: &mut [Span]) -> Fields {
     let mut fields = Fields::default();
-    for h in parsed {
-        let name = HeaderName::from_bytes(h.name.as_bytes())
-            .map_err(|_| format!("header name {:?}", h.name))?;
+    for (h, slot) in parsed.iter().zip(out.iter_mut()) {
         fields.add(h.name, h.value);
-        let start = h.value.as_ptr() as usize - base;
-        spans.push((name, start, start + h.value.len()));
+        let name = h.name.as_ptr() as usize - base;
+        let value = h.value.as_ptr() as usize - base;
+        *slot = [name, name + h.name.len(), value, value + h.value.len()];
     }
-    Ok((spans, fields))
+    fields
 }
 
 /// The header map of `spans` over `head` (values share its bytes), with room for `extra` more.
-pub(crate) fn map(head: &Bytes, spans: Vec<Span>, extra: usize) -> Result<HeaderMap, String> {
+pub(crate) fn map(head: &Bytes, spans: &[Span], extra: usize) -> Result<HeaderMap, String> {
     let mut headers = HeaderMap::with_capacity(spans.len() + extra);
-    for (name, start, end) in spans {
-        let value = HeaderValue::from_maybe_shared(head.slice(start..end))
+    for &[name_start, name_end, value_start, value_end] in spans {
+        let raw = &head[name_start..name_end];
+        let name = HeaderName::from_bytes(raw)
+            .map_err(|_| format!("header name {:?}", String::from_utf8_lossy(raw)))?;
+        let value = HeaderValue::from_maybe_shared(head.slice(value_start..value_end))
             .map_err(|_| format!("value of header {name}"))?;
         headers.append(name, value);
     }

@@ -270,18 +270,21 @@ async fn proxy<'t>(
         } else {
             std::mem::take(&mut parts.headers)
         };
-        let mut upstream_req = build_request(&parts, headers, uri, upstream_body);
-        if let Some(protocol) = &upgrade {
-            upgrade::restore(upstream_req.headers_mut(), protocol);
-        }
-        let forward = headers::Forwarding {
-            request_id: rid.clone(),
-            client_ip: conn.peer_ip.clone(),
-            https: conn.scheme == "https",
-            upstream_host: ep.host_header().cloned(),
+        // In a block, so the request's slot is not kept in this future while the agent answers.
+        let sent = {
+            let mut upstream_req = build_request(&parts, headers, uri, upstream_body);
+            if let Some(protocol) = &upgrade {
+                upgrade::restore(upstream_req.headers_mut(), protocol);
+            }
+            let forward = headers::Forwarding {
+                request_id: rid.clone(),
+                client_ip: conn.peer_ip.clone(),
+                https: conn.scheme == "https",
+                upstream_host: ep.host_header().cloned(),
+            };
+            shared.client.load().request(upstream_req, forward)
         };
         let guard = ep.begin();
-        let sent = shared.client.load().request(upstream_req, forward);
         match sent.await {
             Ok(resp) => {
                 ep.mark_success();

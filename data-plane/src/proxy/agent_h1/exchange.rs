@@ -7,7 +7,7 @@
 //! body is whole in hand and the agent cannot have acted on it: the request did not get out whole, or
 //! its method is idempotent (as Go's and hyper's clients do).
 
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
@@ -37,62 +37,67 @@ struct Failure {
 /// Sends `req` (with an absolute `http://` URI) to its agent and returns the response as soon as its
 /// head is in; the body streams from the connection, which goes back to `pool` after its end.
 /// `forward` holds the gateway's forwarding fields, written into the head.
-pub(crate) async fn send(
-    pool: &Pool,
+///
+/// Not an `async fn`: its future then holds the request's parts once, not as an argument and again as
+/// a local (the future is moved into the request's own, which is moved into its box).
+pub(crate) fn send(
+    pool: Pool,
     forward: Option<Forwarding>,
     req: Request<ProxyBody>,
-) -> Result<Response<H1Body>, AgentError> {
+) -> impl Future<Output = Result<Response<H1Body>, AgentError>> + Send + 'static {
     let (parts, mut body) = req.into_parts();
-    match parts.uri.scheme_str() {
-        None | Some("http") => {}
-        Some(other) => return Err(AgentError::Scheme(other.to_owned())),
-    }
-    let Some(key) = parts.uri.authority().cloned() else {
-        return Err(AgentError::Invalid("request URI without authority".into()));
-    };
-    let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let framing = framing(&parts.method, &parts.headers, &body);
-    // The first frame when it is there already (a whole body in hand): it goes out with the head.
-    let first = if body.is_end_stream() {
-        Poll::Ready(None)
-    } else {
-        poll_fn(|cx| Poll::Ready(Pin::new(&mut body).poll_frame(cx))).await
-    };
-    let (first, whole) = match first {
-        Poll::Ready(None) => (None, true),
-        Poll::Ready(Some(Err(e))) => return Err(AgentError::Body(e)),
-        Poll::Ready(Some(Ok(frame))) => (frame.into_data().ok(), body.is_end_stream()),
-        Poll::Pending => (None, false),
-    };
-    let head_request = parts.method == Method::HEAD;
-    let idempotent = parts.method.is_idempotent();
-    let mut conn = pool.get(&key).await?;
-    loop {
-        conn.write.clear();
-        head::encode_request(
-            &mut conn.write,
-            &parts.method,
-            target,
-            key.as_str(),
-            &parts.headers,
-            forward.as_ref(),
-            framing,
-        );
-        let reused = conn.reused;
-        let sending = Sending {
-            first: first.clone(),
-            whole,
-            framing,
-            head_request,
-            idempotent,
+    async move {
+        match parts.uri.scheme_str() {
+            None | Some("http") => {}
+            Some(other) => return Err(AgentError::Scheme(other.to_owned())),
+        }
+        let Some(key) = parts.uri.authority().cloned() else {
+            return Err(AgentError::Invalid("request URI without authority".into()));
         };
-        match exchange(&mut conn, sending, &mut body).await {
-            Ok((parsed, sent_all)) => return Ok(respond(conn, parsed, sent_all)),
-            Err(f) if f.retry_safe && reused && whole => {
-                tracing::debug!(agent = %key, error = %f.error, "idle connection was closed by the agent: sending again");
-                conn = pool.connect(&key).await?;
+        let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        let framing = framing(&parts.method, &parts.headers, &body);
+        // The first frame when it is there already (a whole body in hand): it goes out with the head.
+        let first = if body.is_end_stream() {
+            Poll::Ready(None)
+        } else {
+            poll_fn(|cx| Poll::Ready(Pin::new(&mut body).poll_frame(cx))).await
+        };
+        let (first, whole) = match first {
+            Poll::Ready(None) => (None, true),
+            Poll::Ready(Some(Err(e))) => return Err(AgentError::Body(e)),
+            Poll::Ready(Some(Ok(frame))) => (frame.into_data().ok(), body.is_end_stream()),
+            Poll::Pending => (None, false),
+        };
+        let head_request = parts.method == Method::HEAD;
+        let idempotent = parts.method.is_idempotent();
+        let mut conn = pool.get(&key).await?;
+        loop {
+            conn.write.clear();
+            head::encode_request(
+                &mut conn.write,
+                &parts.method,
+                target,
+                key.as_str(),
+                &parts.headers,
+                forward.as_ref(),
+                framing,
+            );
+            let reused = conn.reused;
+            let sending = Sending {
+                first: first.clone(),
+                whole,
+                framing,
+                head_request,
+                idempotent,
+            };
+            match exchange(&mut conn, sending, &mut body).await {
+                Ok((parsed, sent_all)) => return Ok(respond(conn, parsed, sent_all)),
+                Err(f) if f.retry_safe && reused && whole => {
+                    tracing::debug!(agent = %key, error = %f.error, "idle connection was closed by the agent: sending again");
+                    conn = pool.connect(&key).await?;
+                }
+                Err(f) => return Err(f.error),
             }
-            Err(f) => return Err(f.error),
         }
     }
 }

@@ -126,11 +126,13 @@ fn parse_with<const N: usize>(
         Version::HTTP_11
     };
     let base = buf.as_ptr() as usize;
-    let (spans, fields) = h1_head::spans(base, res.headers).map_err(AgentError::Invalid)?;
+    let mut spans = [[0; 4]; N];
+    let count = res.headers.len();
+    let fields = h1_head::spans(base, res.headers, &mut spans);
     // The values stay slices of the received bytes: no copy per header. Room is left for the
     // headers the proxy adds (via, request id, route) without regrowing.
     let head = buf.split_to(len).freeze();
-    let headers = h1_head::map(&head, spans, 4).map_err(AgentError::Invalid)?;
+    let headers = h1_head::map(&head, &spans[..count], 4).map_err(AgentError::Invalid)?;
     let (decoder, delimited) = body_framing(status, &fields, head_request)?;
     let persistent = if version == Version::HTTP_10 {
         fields.keep_alive

@@ -83,17 +83,25 @@ async fn length_chunked_and_close_delimited_bodies_arrive_whole() {
             .unwrap();
     });
     let pool = Pool::new(4, Duration::from_secs(60));
-    let r = send(&pool, None, req(Method::POST, &url, full("hello")))
+    let r = send(pool.clone(), None, req(Method::POST, &url, full("hello")))
         .await
         .unwrap();
     assert_eq!(collect(r.into_body()).await.unwrap(), "one");
-    let r = send(&pool, None, req(Method::GET, &url, full(Bytes::new())))
-        .await
-        .unwrap();
+    let r = send(
+        pool.clone(),
+        None,
+        req(Method::GET, &url, full(Bytes::new())),
+    )
+    .await
+    .unwrap();
     assert_eq!(collect(r.into_body()).await.unwrap(), "two");
-    let r = send(&pool, None, req(Method::GET, &url, full(Bytes::new())))
-        .await
-        .unwrap();
+    let r = send(
+        pool.clone(),
+        None,
+        req(Method::GET, &url, full(Bytes::new())),
+    )
+    .await
+    .unwrap();
     assert_eq!(collect(r.into_body()).await.unwrap(), "three, until close");
 }
 
@@ -114,15 +122,19 @@ async fn a_connection_the_agent_closed_while_idle_is_not_a_failure() {
     let pool = Pool::new(4, Duration::from_secs(60));
     // Back to back: the close may not be known yet, and an idempotent request is sent again.
     for _ in 0..5 {
-        let r = send(&pool, None, req(Method::GET, &url, full(Bytes::new())))
-            .await
-            .unwrap();
+        let r = send(
+            pool.clone(),
+            None,
+            req(Method::GET, &url, full(Bytes::new())),
+        )
+        .await
+        .unwrap();
         assert_eq!(collect(r.into_body()).await.unwrap(), "ok");
     }
     // After a pause the close is known at checkout, so even a POST gets a new connection.
     for _ in 0..3 {
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let r = send(&pool, None, req(Method::POST, &url, full("x")))
+        let r = send(pool.clone(), None, req(Method::POST, &url, full("x")))
             .await
             .unwrap();
         assert_eq!(collect(r.into_body()).await.unwrap(), "ok");
@@ -152,11 +164,11 @@ async fn a_post_the_agent_may_have_taken_is_not_sent_twice() {
         }
     });
     let pool = Pool::new(4, Duration::from_secs(60));
-    let r = send(&pool, None, req(Method::POST, &url, full("first")))
+    let r = send(pool.clone(), None, req(Method::POST, &url, full("first")))
         .await
         .unwrap();
     collect(r.into_body()).await.unwrap();
-    let err = send(&pool, None, req(Method::POST, &url, full("second")))
+    let err = send(pool.clone(), None, req(Method::POST, &url, full("second")))
         .await
         .err()
         .unwrap();
@@ -192,7 +204,7 @@ async fn an_early_answer_stops_a_streamed_upload() {
     let r = tokio::time::timeout(
         Duration::from_secs(1),
         send(
-            &Pool::new(1, Duration::from_secs(9)),
+            Pool::new(1, Duration::from_secs(9)),
             None,
             req(Method::POST, &url, body),
         ),
@@ -241,7 +253,7 @@ async fn an_interim_100_continue_does_not_stop_the_upload() {
     let r = tokio::time::timeout(
         Duration::from_secs(2),
         send(
-            &Pool::new(1, Duration::from_secs(9)),
+            Pool::new(1, Duration::from_secs(9)),
             None,
             req(Method::POST, &url, body),
         ),
@@ -283,7 +295,7 @@ async fn a_streamed_body_goes_out_chunked() {
         }
     });
     let r = send(
-        &Pool::new(1, Duration::from_secs(9)),
+        Pool::new(1, Duration::from_secs(9)),
         None,
         req(Method::POST, &url, body),
     )
@@ -314,7 +326,7 @@ async fn an_upgrade_hands_over_the_connection_with_its_early_bytes() {
         s.write_all(&buf).await.unwrap();
     });
     let r = send(
-        &Pool::new(1, Duration::from_secs(9)),
+        Pool::new(1, Duration::from_secs(9)),
         None,
         req(Method::GET, &url, full(Bytes::new())),
     )
@@ -342,7 +354,7 @@ async fn broken_responses_are_errors_not_hangs() {
             .unwrap();
     });
     let r = send(
-        &Pool::new(1, Duration::from_secs(9)),
+        Pool::new(1, Duration::from_secs(9)),
         None,
         req(Method::GET, &url, full(Bytes::new())),
     )

@@ -72,12 +72,14 @@ fn parse_with<const N: usize>(buf: &mut BytesMut) -> Result<Option<Head>, HeadEr
     let base = buf.as_ptr() as usize;
     let path = req.path.unwrap_or("/");
     let path_span = (path.as_ptr() as usize - base, path.len());
-    let (spans, fields) = h1_head::spans(base, req.headers).map_err(HeadError::Malformed)?;
+    let mut spans = [[0; 4]; N];
+    let count = req.headers.len();
+    let fields = h1_head::spans(base, req.headers, &mut spans);
     let raw = buf.split_to(len).freeze();
     let uri = Uri::from_maybe_shared(raw.slice(path_span.0..path_span.0 + path_span.1))
         .map_err(|e| HeadError::Malformed(format!("request target: {e}")))?;
     // No room for more: the forwarding fields are written into the agent's head, not added here.
-    let headers = h1_head::map(&raw, spans, 0).map_err(HeadError::Malformed)?;
+    let headers = h1_head::map(&raw, &spans[..count], 0).map_err(HeadError::Malformed)?;
     let (body, framed_cleanly) = body_framing(&fields)?;
     // An HTTP/1.0 message with Transfer-Encoding cannot be delimited reliably (RFC 9112 §6.1).
     let keep_alive = framed_cleanly
