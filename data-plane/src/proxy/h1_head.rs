@@ -51,6 +51,32 @@ pub(crate) fn write(dst: &mut BytesMut, headers: &HeaderMap, skip: impl Fn(&Head
     }
 }
 
+/// Writes `n` in decimal (lengths in heads; no formatting machinery per request).
+pub(crate) fn put_decimal(dst: &mut BytesMut, n: u64) {
+    put_digits(dst, n, 10);
+}
+
+/// Writes `n` in lower-case hexadecimal (chunk sizes).
+pub(crate) fn put_hex(dst: &mut BytesMut, n: u64) {
+    put_digits(dst, n, 16);
+}
+
+fn put_digits(dst: &mut BytesMut, mut n: u64, base: u64) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        // The remainder is below 16.
+        buf[i] = DIGITS[(n % base) as usize];
+        n /= base;
+        if n == 0 {
+            break;
+        }
+    }
+    dst.put_slice(&buf[i..]);
+}
+
 /// Where the head at the start of `buf` ends (just past its blank line, CRLF or bare LF), searching
 /// from `from` (a resumed search passes where the last one stopped).
 pub(crate) fn end(buf: &[u8], from: usize) -> Option<usize> {
@@ -69,7 +95,19 @@ pub(crate) fn end(buf: &[u8], from: usize) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
-    use super::end;
+    use super::*;
+
+    #[test]
+    fn numbers_are_written_in_decimal_and_hex() {
+        for n in [0, 9, 10, 255, 4096, u64::MAX] {
+            let mut d = BytesMut::new();
+            put_decimal(&mut d, n);
+            assert_eq!(&d[..], n.to_string().as_bytes());
+            let mut h = BytesMut::new();
+            put_hex(&mut h, n);
+            assert_eq!(&h[..], format!("{n:x}").as_bytes());
+        }
+    }
 
     #[test]
     fn a_head_ends_at_its_first_blank_line() {

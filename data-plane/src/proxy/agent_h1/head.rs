@@ -70,25 +70,12 @@ pub(crate) fn encode_request(
         Framing::None => {}
         Framing::Length(n) => {
             dst.put_slice(b"content-length: ");
-            dst.put_slice(itoa(n, &mut [0u8; 20]));
+            h1_head::put_decimal(dst, n);
             dst.put_slice(b"\r\n");
         }
         Framing::Chunked => dst.put_slice(b"transfer-encoding: chunked\r\n"),
     }
     dst.put_slice(b"\r\n");
-}
-
-/// Decimal digits of `n` in `buf`.
-fn itoa(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return &buf[i..];
-        }
-    }
 }
 
 /// The response head at the start of `buf` (taken out of it), or `None` until it is complete.
@@ -200,11 +187,6 @@ mod tests {
         assert_eq!(
             &dst[..],
             b"POST /p?q=1 HTTP/1.1\r\nhost: agent:80\r\nx-a: 1\r\ncontent-length: 12\r\n\r\n"
-        );
-        assert_eq!(itoa(0, &mut [0; 20]), b"0");
-        assert_eq!(
-            itoa(u64::MAX, &mut [0; 20]),
-            u64::MAX.to_string().as_bytes()
         );
     }
 

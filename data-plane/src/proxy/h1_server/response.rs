@@ -9,7 +9,7 @@ use std::pin::Pin;
 use std::task::Poll;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH, DATE, TRANSFER_ENCODING};
 use http::{HeaderMap, Response, StatusCode, Version};
 use hyper::body::Body;
@@ -227,19 +227,8 @@ fn asks_close(h: &HeaderMap) -> bool {
 }
 
 fn chunk_prefix(dst: &mut BytesMut, len: usize) {
-    use std::fmt::Write;
-    let _ = write!(Text(dst), "{len:x}");
+    h1_head::put_hex(dst, len as u64);
     dst.put_slice(b"\r\n");
-}
-
-/// `fmt::Write` into a `BytesMut`.
-struct Text<'a>(&'a mut BytesMut);
-
-impl std::fmt::Write for Text<'_> {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        self.0.put_slice(s.as_bytes());
-        Ok(())
-    }
 }
 
 fn encode_head(
@@ -266,7 +255,7 @@ fn encode_head(
     match framing {
         Framing::Length(n) => {
             dst.put_slice(b"content-length: ");
-            let _ = std::fmt::Write::write_fmt(&mut Text(dst), format_args!("{n}"));
+            h1_head::put_decimal(dst, n);
             dst.put_slice(b"\r\n");
         }
         Framing::Chunked => dst.put_slice(b"transfer-encoding: chunked\r\n"),
@@ -279,7 +268,7 @@ fn encode_head(
     }
     if !headers.contains_key(DATE) {
         dst.put_slice(b"date: ");
-        dst.put_slice(&now_http_date());
+        put_http_date(dst);
         dst.put_slice(b"\r\n");
     }
     dst.put_slice(b"\r\n");
@@ -287,25 +276,27 @@ fn encode_head(
 
 thread_local! {
     /// The `Date` value of the current second, made once per second per thread.
-    static DATE_CACHE: RefCell<(u64, Bytes)> = const { RefCell::new((0, Bytes::new())) };
+    static DATE_CACHE: RefCell<(u64, String)> = const { RefCell::new((0, String::new())) };
 }
 
-fn now_http_date() -> Bytes {
+/// Writes the current `Date` value.
+fn put_http_date(dst: &mut BytesMut) {
     let now = SystemTime::now();
     let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     DATE_CACHE.with(|c| {
         let mut c = c.borrow_mut();
         if c.0 != secs || c.1.is_empty() {
-            *c = (secs, Bytes::from(httpdate::fmt_http_date(now)));
+            *c = (secs, httpdate::fmt_http_date(now));
         }
-        c.1.clone()
-    })
+        dst.put_slice(c.1.as_bytes());
+    });
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::proxy::body::full;
+    use bytes::Bytes;
 
     async fn wire(resp: Response<ProxyBody>, how: Answering) -> (String, bool) {
         let mut out = Vec::new();
