@@ -23,6 +23,7 @@ mod headers;
 mod limits;
 mod pick;
 mod prefixed;
+mod raw_fields;
 mod server;
 mod timed_io;
 mod upgrade;

@@ -24,6 +24,7 @@ use openclaw_config::ConnectionPool;
 use super::agent_h1::{self, AgentError, CONNECT_TIMEOUT, H1Body, Pool, TCP_KEEPALIVE};
 use super::body::{BoxError, ProxyBody};
 use super::headers::Forwarding;
+use super::raw_fields::RawFields;
 
 /// The pooled clients and the settings they were built with.
 pub struct UpstreamClient {
@@ -119,6 +120,15 @@ fn is_grpc(h: &http::HeaderMap) -> bool {
 // === impl AgentBody ===
 
 impl AgentBody {
+    /// An HTTP/1.1 response's header fields as received (once); `None` for HTTP/2, whose fields are
+    /// in the response's header map.
+    pub(crate) fn take_fields(&mut self) -> Option<RawFields> {
+        match self {
+            Self::H1(b) => b.take_fields(),
+            Self::H2(_) => None,
+        }
+    }
+
     /// The agent's side of a `101 Switching Protocols` response (HTTP/1.1 only).
     pub(crate) fn into_upgraded(self) -> Option<agent_h1::Upgraded> {
         match self {

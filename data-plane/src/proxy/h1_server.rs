@@ -16,7 +16,6 @@ mod response;
 #[cfg(test)]
 mod tests;
 
-use std::convert::Infallible;
 use std::future::{Future, poll_fn};
 use std::io;
 use std::pin::{Pin, pin};
@@ -24,17 +23,18 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use http::{HeaderMap, Request, Response};
+use http::{HeaderMap, Request};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
 
 pub(crate) use self::body::RequestBody;
 use self::request::{H2_PREFACE, Head, HeadError};
 use self::response::Answering;
-use super::body::{BoxError, ProxyBody};
+use super::body::BoxError;
 use super::error::ProxyError;
 use super::framing::{Decoded, Decoder};
 use super::prefixed::Prefixed;
+use super::raw_fields::Answer;
 use super::wire;
 
 /// The timeouts and limits of one connection.
@@ -67,7 +67,7 @@ pub(crate) async fn serve_connection<T, S, F>(
 where
     T: AsyncRead + AsyncWrite + Unpin,
     S: Fn(Request<RequestBody>) -> F,
-    F: Future<Output = Result<Response<ProxyBody>, Infallible>>,
+    F: Future<Output = Answer>,
 {
     let mut watch = Watchdog::new(settings, stop);
     let mut buf = BytesMut::new();
@@ -178,7 +178,7 @@ where
         *req.headers_mut() = headers;
         let responding = serve(req);
         let (resp, body_read) = match feed {
-            None => (unwrap_infallible(responding.await), complete),
+            None => (responding.await, complete),
             Some(tx) => {
                 if expects_continue {
                     io.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await?;
@@ -190,7 +190,7 @@ where
                     let mut fed = None;
                     let resp = loop {
                         tokio::select! {
-                            resp = &mut responding => break unwrap_infallible(resp),
+                            resp = &mut responding => break resp,
                             done = &mut feeding, if fed.is_none() => fed = Some(done),
                         }
                     };
@@ -365,13 +365,6 @@ async fn feed_body<T: AsyncRead + Unpin>(
     }
 }
 
-fn unwrap_infallible<T>(r: Result<T, Infallible>) -> T {
-    match r {
-        Ok(t) => t,
-        Err(never) => match never {},
-    }
-}
-
 /// Answers a request that cannot be read (then the connection closes).
 async fn refuse<T: AsyncRead + AsyncWrite + Unpin>(io: &mut T, e: ProxyError) {
     tracing::debug!(error = %e, "refusing a request head");
@@ -382,7 +375,7 @@ async fn refuse<T: AsyncRead + AsyncWrite + Unpin>(io: &mut T, e: ProxyError) {
         takes_trailers: false,
         closing: true,
     };
-    let _ = response::write(io, e.into_response(&rid), how).await;
+    let _ = response::write(io, Answer::from_response(e.into_response(&rid)), how).await;
     linger(io).await;
 }
 

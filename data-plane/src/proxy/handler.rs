@@ -2,7 +2,6 @@
 //! agent override → pick an endpoint → forward (falling back when the target is down) → access log and
 //! metrics. The stages before routing live in their own files and are composed in [`admit`].
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -20,6 +19,7 @@ use super::error::ProxyError;
 use super::headers;
 use super::limits;
 use super::pick;
+use super::raw_fields::{Answer, RawFields};
 use super::upgrade;
 use crate::compiled::Compiled;
 use crate::metrics::NO_ROUTE;
@@ -66,14 +66,12 @@ struct Outcome<'t> {
     route: &'t str,
     agent: Option<Arc<Endpoint>>,
     result: Result<Response<ProxyBody>, ProxyError>,
+    /// An HTTP/1.1 agent's header fields, beside its response.
+    fields: Option<RawFields>,
 }
 
 /// Serves one request.
-pub(crate) async fn handle<B>(
-    shared: Arc<Shared>,
-    conn: Conn,
-    req: Request<B>,
-) -> Result<Response<ProxyBody>, Infallible>
+pub(crate) async fn handle<B>(shared: Arc<Shared>, conn: Conn, req: Request<B>) -> Answer
 where
     B: Body<Data = Bytes> + Send + Sync + Unpin + 'static,
     B::Error: Into<BoxError>,
@@ -81,7 +79,7 @@ where
     let started = Instant::now();
     let table = shared.current.load_full();
     if let Some(resp) = endpoints::answer(&shared, table.as_deref(), &req) {
-        return Ok(resp);
+        return Answer::from_response(resp);
     }
     let request_id = headers::request_id(req.headers());
     let method = req.method().clone();
@@ -89,11 +87,7 @@ where
     let uri = req.uri().clone();
     let mut allow_origin = None;
     let outcome = match &table {
-        None => Outcome {
-            route: NO_ROUTE,
-            agent: None,
-            result: Err(ProxyError::NotReady),
-        },
+        None => fail(NO_ROUTE, None, ProxyError::NotReady),
         Some(t) => admit(&shared, t, &conn, req, &request_id, &mut allow_origin).await,
     };
     let mut resp = match outcome.result {
@@ -106,9 +100,13 @@ where
             e.into_response(&request_id)
         }
     };
+    let mut fields = outcome.fields;
     // Errors too: a browser reads the gateway's JSON error only with the allow-origin header.
     if let Some(v) = allow_origin {
-        cors::mark(resp.headers_mut(), v);
+        match &mut fields {
+            Some(f) => f.allow_origin = Some(v),
+            None => cors::mark(resp.headers_mut(), v),
+        }
     }
     let status = resp.status().as_u16();
     let elapsed = started.elapsed();
@@ -124,7 +122,7 @@ where
         request_id = request_id.to_str().unwrap_or(""),
         client = %conn.peer,
     );
-    Ok(resp)
+    Answer { resp, fields }
 }
 
 /// The stages before routing, each answering the request itself when it must: the head size (431),
@@ -153,6 +151,7 @@ where
                     route: NO_ROUTE,
                     agent: None,
                     result,
+                    fields: None,
                 };
             }
             CorsCheck::Actual(v) => *allow_origin = v,
@@ -288,12 +287,25 @@ async fn proxy<'t>(
         match sent.await {
             Ok(resp) => {
                 ep.mark_success();
+                let (mut rparts, mut rbody) = resp.into_parts();
+                // An HTTP/1.1 agent's fields stay as received, with the gateway's beside them.
+                let fields = rbody.take_fields().map(|mut f| {
+                    f.request_id = Some(rid.clone());
+                    f.route.clone_from(&rule.route_header);
+                    f
+                });
                 if let Some(protocol) = &upgrade
-                    && resp.status() == http::StatusCode::SWITCHING_PROTOCOLS
+                    && rparts.status == http::StatusCode::SWITCHING_PROTOCOLS
                 {
-                    let (mut rparts, rbody) = resp.into_parts();
                     let upstream = rbody.into_upgraded();
-                    headers::to_client(&mut rparts.headers, rid, rule.route_header.as_ref());
+                    match fields {
+                        Some(f) => f.into_map(&mut rparts.headers),
+                        None => headers::to_client(
+                            &mut rparts.headers,
+                            Some(rid),
+                            rule.route_header.as_ref(),
+                        ),
+                    }
                     upgrade::restore(&mut rparts.headers, protocol);
                     // The tunnel holds the endpoint's and the node's in-flight counts until it closes.
                     upgrade::splice(client_upgrade.take(), upstream, (guard, in_flight.take()));
@@ -302,15 +314,18 @@ async fn proxy<'t>(
                         route: &rule.name,
                         agent: Some(ep),
                         result: Ok(resp),
+                        fields: None,
                     };
                 }
-                let (mut rparts, rbody) = resp.into_parts();
-                headers::to_client(&mut rparts.headers, rid, rule.route_header.as_ref());
+                if fields.is_none() {
+                    headers::to_client(&mut rparts.headers, Some(rid), rule.route_header.as_ref());
+                }
                 let resp = Response::from_parts(rparts, hold(rbody, (guard, in_flight.take())));
                 return Outcome {
                     route: &rule.name,
                     agent: Some(ep),
                     result: Ok(resp),
+                    fields,
                 };
             }
             // The body went past the size limit or the client stopped sending it: the agent never saw
@@ -487,5 +502,6 @@ fn fail(route: &str, agent: Option<Arc<Endpoint>>, e: ProxyError) -> Outcome<'_>
         route,
         agent,
         result: Err(e),
+        fields: None,
     }
 }

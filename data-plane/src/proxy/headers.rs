@@ -23,7 +23,8 @@ const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
-const VIA_VALUE: &str = "1.1 openclaw";
+/// What the gateway adds to `Via`.
+pub(crate) const VIA_VALUE: &str = "1.1 openclaw";
 
 /// Headers meaningful only for one connection (RFC 9110 §7.6.1).
 const HOP_BY_HOP: [HeaderName; 9] = [
@@ -173,10 +174,16 @@ fn line(dst: &mut BytesMut, name: &[u8], value: &[&[u8]]) {
 
 /// Response headers towards the client; `route` is the routing rule's name as a header value
 /// (`None` when the name cannot be one).
-pub(crate) fn to_client(h: &mut HeaderMap, request_id: &HeaderValue, route: Option<&HeaderValue>) {
+pub(crate) fn to_client(
+    h: &mut HeaderMap,
+    request_id: Option<&HeaderValue>,
+    route: Option<&HeaderValue>,
+) {
     strip_hop_by_hop(h);
     append_via(h);
-    h.insert(REQUEST_ID, request_id.clone());
+    if let Some(v) = request_id {
+        h.insert(REQUEST_ID, v.clone());
+    }
     if let Some(v) = route {
         h.insert(ROUTE, v.clone());
     }
@@ -341,7 +348,7 @@ mod tests {
         let mut r = HeaderMap::new();
         r.insert("via", "1.0 edge".parse().unwrap());
         r.insert("transfer-encoding", "chunked".parse().unwrap());
-        to_client(&mut r, &HeaderValue::from_static("rid-1"), None);
+        to_client(&mut r, Some(&HeaderValue::from_static("rid-1")), None);
         assert_eq!(r["via"], "1.0 edge, 1.1 openclaw");
         assert!(r.get("transfer-encoding").is_none() && r.get("x-openclaw-route").is_none());
         let id = request_id(&HeaderMap::new());

@@ -3,6 +3,7 @@
 //! shutdown. HTTP/1.1 (plain, or TLS without ALPN `h2`) is served by [`super::h1_server`]; HTTP/2
 //! (ALPN `h2`, h2c) and protocol switches by hyper.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -10,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::FutureExt;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
@@ -105,7 +107,10 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: impl Fu
                 Box::pin(handle(h1_shared.clone(), h1_conn.clone(), req))
             };
             let svc = hyper::service::service_fn(move |req: http::Request<Incoming>| {
-                Box::pin(handle(svc_shared.clone(), conn.clone(), req))
+                Box::pin(
+                    handle(svc_shared.clone(), conn.clone(), req)
+                        .map(|a| Ok::<_, Infallible>(a.into_response())),
+                )
             });
             let (io, h2) = match acceptor {
                 None => (ClientIo::Plain(stream), false),

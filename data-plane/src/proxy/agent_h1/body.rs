@@ -13,6 +13,7 @@ use super::exchange::read;
 use super::pool::Conn;
 use crate::proxy::body::BoxError;
 use crate::proxy::framing::{Decoded, Decoder};
+use crate::proxy::raw_fields::RawFields;
 
 /// The body of a response from an HTTP/1.1 agent.
 pub(crate) struct H1Body {
@@ -22,6 +23,8 @@ pub(crate) struct H1Body {
     reusable: bool,
     /// A 101 response: the connection is the upgraded stream, not a body.
     upgrade: bool,
+    /// The response's header field lines, until the proxy takes them (see [`Self::take_fields`]).
+    fields: Option<Bytes>,
 }
 
 // === impl H1Body ===
@@ -33,6 +36,7 @@ impl H1Body {
             decoder,
             reusable,
             upgrade: false,
+            fields: None,
         }
     }
 
@@ -42,6 +46,7 @@ impl H1Body {
             decoder: Decoder::length(0),
             reusable: false,
             upgrade: false,
+            fields: None,
         }
     }
 
@@ -52,7 +57,19 @@ impl H1Body {
             decoder: Decoder::length(0),
             reusable: false,
             upgrade: true,
+            fields: None,
         }
+    }
+
+    /// With the response's header field lines (they travel with the body, so no header map is built).
+    pub(crate) fn with_fields(mut self, lines: Bytes) -> Self {
+        self.fields = Some(lines);
+        self
+    }
+
+    /// The response's header fields, once: the response's own header map is empty.
+    pub(crate) fn take_fields(&mut self) -> Option<RawFields> {
+        self.fields.take().map(RawFields::new)
     }
 
     /// The connection of a 101 response, with the bytes the agent sent after its head.

@@ -35,7 +35,8 @@ struct Failure {
 }
 
 /// Sends `req` (with an absolute `http://` URI) to its agent and returns the response as soon as its
-/// head is in; the body streams from the connection, which goes back to `pool` after its end.
+/// head is in; the body streams from the connection, which goes back to `pool` after its end. The
+/// response's header fields are in its body ([`H1Body::take_fields`]); its header map is empty.
 /// `forward` holds the gateway's forwarding fields, written into the head.
 ///
 /// Not an `async fn`: its future then holds the request's parts once, not as an argument and again as
@@ -379,7 +380,7 @@ fn respond(conn: Conn, parsed: Parsed, sent_all: bool) -> Response<H1Body> {
     let Parsed {
         status,
         version,
-        headers,
+        fields,
         decoder,
         keep_alive,
     } = parsed;
@@ -394,10 +395,9 @@ fn respond(conn: Conn, parsed: Parsed, sent_all: bool) -> Response<H1Body> {
     } else {
         H1Body::new(conn, decoder, reusable)
     };
-    let mut resp = Response::new(body);
+    let mut resp = Response::new(body.with_fields(fields));
     *resp.status_mut() = status;
     *resp.version_mut() = version;
-    *resp.headers_mut() = headers;
     resp
 }
 

@@ -1,6 +1,6 @@
 //! Request heads out, response heads in: HTTP/1.1 message heads towards an agent.
 
-use bytes::{BufMut, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use http::header::{CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, Method, StatusCode, Version};
 
@@ -8,6 +8,8 @@ use super::error::AgentError;
 use crate::proxy::framing::{Decoder, Fields};
 use crate::proxy::h1_head;
 use crate::proxy::headers::Forwarding;
+#[cfg(doc)]
+use crate::proxy::raw_fields::RawFields;
 
 /// The largest response head accepted from an agent.
 pub(crate) const MAX_HEAD: usize = 256 * 1024;
@@ -31,7 +33,8 @@ pub(crate) enum Framing {
 pub(crate) struct Parsed {
     pub(crate) status: StatusCode,
     pub(crate) version: Version,
-    pub(crate) headers: HeaderMap,
+    /// The header field lines as received (see [`RawFields`]).
+    pub(crate) fields: Bytes,
     pub(crate) decoder: Decoder,
     /// The connection may carry another exchange after this body.
     pub(crate) keep_alive: bool,
@@ -112,14 +115,18 @@ fn parse_with<const N: usize>(
     } else {
         Version::HTTP_11
     };
-    let base = buf.as_ptr() as usize;
-    let mut spans = [[0; 4]; N];
-    let count = res.headers.len();
-    let fields = h1_head::spans(base, res.headers, &mut spans);
-    // The values stay slices of the received bytes: no copy per header. Room is left for the
-    // headers the proxy adds (via, request id, route) without regrowing.
+    let mut fields = Fields::default();
+    for h in res.headers.iter() {
+        fields.add(h.name, h.value);
+    }
+    // The field lines start at the first field's name (after the status line and any empty lines
+    // before it) and stay the received bytes: no header map, no copy.
+    let start = res
+        .headers
+        .first()
+        .map_or(len, |h| h.name.as_ptr() as usize - buf.as_ptr() as usize);
     let head = buf.split_to(len).freeze();
-    let headers = h1_head::map(&head, &spans[..count], 4).map_err(AgentError::Invalid)?;
+    let lines = head.slice(start..);
     let (decoder, delimited) = body_framing(status, &fields, head_request)?;
     let persistent = if version == Version::HTTP_10 {
         fields.keep_alive
@@ -130,7 +137,7 @@ fn parse_with<const N: usize>(
     Ok(Some(Parsed {
         status,
         version,
-        headers,
+        fields: lines,
         decoder,
         keep_alive,
     }))
@@ -163,10 +170,17 @@ fn body_framing(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proxy::raw_fields::RawFields;
     use http::HeaderValue;
 
     fn parse(wire: &[u8]) -> Result<Option<Parsed>, AgentError> {
         parse_response(&mut BytesMut::from(wire), false)
+    }
+
+    fn map(p: &Parsed) -> HeaderMap {
+        let mut m = HeaderMap::new();
+        RawFields::new(p.fields.clone()).into_map(&mut m);
+        m
     }
 
     #[test]
@@ -196,7 +210,7 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(p.status, 200);
-        assert_eq!(p.headers["x-a"], "b");
+        assert_eq!(map(&p)["x-a"], "b");
         assert_eq!(p.decoder.remaining(), Some(5));
         assert!(p.keep_alive);
 
@@ -242,6 +256,7 @@ mod tests {
         }
         wire.extend_from_slice(b"content-length: 0\r\n\r\n");
         let p = parse(&wire).unwrap().unwrap();
-        assert_eq!(p.headers.len(), 101);
+        // The 101 fields, and the gateway's `Via`.
+        assert_eq!(map(&p).len(), 102);
     }
 }

@@ -11,12 +11,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::{BufMut, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH, DATE, TRANSFER_ENCODING};
-use http::{HeaderMap, Response, StatusCode, Version};
+use http::{HeaderMap, StatusCode, Version};
 use hyper::body::Body;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
-use crate::proxy::body::ProxyBody;
 use crate::proxy::h1_head;
+use crate::proxy::raw_fields::{Answer, RawFields};
 use crate::proxy::wire::write_two;
 
 /// What the request says about how to answer it.
@@ -42,28 +42,20 @@ enum Framing {
 
 /// Writes `resp` to `io` and flushes it (TLS keeps records buffered until flushed). `Ok(true)` when
 /// the connection may carry another request.
-pub(crate) async fn write<T>(
-    io: &mut T,
-    resp: Response<ProxyBody>,
-    how: Answering,
-) -> io::Result<bool>
+pub(crate) async fn write<T>(io: &mut T, answer: Answer, how: Answering) -> io::Result<bool>
 where
     T: AsyncWrite + Unpin,
 {
-    let keep = write_unflushed(io, resp, how).await;
+    let keep = write_unflushed(io, answer, how).await;
     io.flush().await?;
     keep
 }
 
-async fn write_unflushed<T>(
-    io: &mut T,
-    resp: Response<ProxyBody>,
-    how: Answering,
-) -> io::Result<bool>
+async fn write_unflushed<T>(io: &mut T, answer: Answer, how: Answering) -> io::Result<bool>
 where
     T: AsyncWrite + Unpin,
 {
-    let (parts, mut body) = resp.into_parts();
+    let (parts, mut body) = answer.resp.into_parts();
     let status = parts.status;
     // A 1xx here is an agent's switch the client did not ask for (interim ones never get this far).
     if status.is_informational() {
@@ -90,7 +82,7 @@ where
         &mut head,
         how.version,
         status,
-        &parts.headers,
+        (&parts.headers, answer.fields.as_ref()),
         framing,
         closing,
     );
@@ -231,11 +223,12 @@ fn chunk_prefix(dst: &mut BytesMut, len: usize) {
     dst.put_slice(b"\r\n");
 }
 
+/// Writes the head; the fields are the header map's and, from an HTTP/1.1 agent, those as received.
 fn encode_head(
     dst: &mut BytesMut,
     version: Version,
     status: StatusCode,
-    headers: &HeaderMap,
+    (headers, raw): (&HeaderMap, Option<&RawFields>),
     framing: Framing,
     closing: bool,
 ) {
@@ -252,6 +245,8 @@ fn encode_head(
     h1_head::write(dst, headers, |n| {
         n == TRANSFER_ENCODING || n == CONNECTION || (n == CONTENT_LENGTH && !keep_length)
     });
+    // Transfer-Encoding and Connection are hop-by-hop: the raw fields leave them out themselves.
+    let agent_date = raw.is_some_and(|f| f.write(dst, keep_length));
     match framing {
         Framing::Length(n) => {
             dst.put_slice(b"content-length: ");
@@ -266,7 +261,7 @@ fn encode_head(
     } else if version == Version::HTTP_10 {
         dst.put_slice(b"connection: keep-alive\r\n");
     }
-    if !headers.contains_key(DATE) {
+    if !agent_date && !headers.contains_key(DATE) {
         dst.put_slice(b"date: ");
         put_http_date(dst);
         dst.put_slice(b"\r\n");
@@ -295,12 +290,15 @@ fn put_http_date(dst: &mut BytesMut) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proxy::body::full;
+    use crate::proxy::body::{ProxyBody, full};
     use bytes::Bytes;
+    use http::Response;
 
     async fn wire(resp: Response<ProxyBody>, how: Answering) -> (String, bool) {
         let mut out = Vec::new();
-        let keep = write(&mut out, resp, how).await.unwrap();
+        let keep = write(&mut out, Answer::from_response(resp), how)
+            .await
+            .unwrap();
         (String::from_utf8(out).unwrap(), keep)
     }
 
@@ -383,7 +381,11 @@ mod tests {
         let mut out = Vec::new();
         let mut resp = Response::new(full("x"));
         *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-        assert!(write(&mut out, resp, H11).await.is_err());
+        assert!(
+            write(&mut out, Answer::from_response(resp), H11)
+                .await
+                .is_err()
+        );
         assert!(out.is_empty(), "nothing is written");
 
         use http_body_util::BodyExt;
@@ -407,7 +409,11 @@ mod tests {
         }
         let mut out = Vec::new();
         let resp = Response::new(Short(lying).boxed());
-        assert!(write(&mut out, resp, H11).await.is_err());
+        assert!(
+            write(&mut out, Answer::from_response(resp), H11)
+                .await
+                .is_err()
+        );
         assert!(
             !String::from_utf8_lossy(&out).contains("too long"),
             "the excess is not written"

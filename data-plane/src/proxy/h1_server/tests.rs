@@ -1,7 +1,6 @@
 //! The server connection against raw clients on real sockets: pipelining, HTTP/1.0, bad heads,
 //! streamed bodies, hand-overs to hyper, timeouts and shutdown.
 
-use std::convert::Infallible;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -12,7 +11,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use super::{Ended, RequestBody, Settings, serve_connection};
-use crate::proxy::body::{ProxyBody, full};
+use crate::proxy::body::full;
+use crate::proxy::raw_fields::Answer;
 
 const SETTINGS: Settings = Settings {
     idle: Duration::from_secs(5),
@@ -22,13 +22,13 @@ const SETTINGS: Settings = Settings {
 };
 
 /// Echoes the method, path and body.
-async fn echo(req: Request<RequestBody>) -> Result<Response<ProxyBody>, Infallible> {
+async fn echo(req: Request<RequestBody>) -> Answer {
     let line = format!("{} {} ", req.method(), req.uri().path());
     let body = match req.into_body().collect().await {
         Ok(b) => b.to_bytes(),
         Err(e) => Bytes::from(format!("body error: {e}")),
     };
-    Ok(Response::new(full([line.as_bytes(), &body].concat())))
+    Answer::from_response(Response::new(full([line.as_bytes(), &body].concat())))
 }
 
 /// A served connection and the client's end; the task's result says how the connection ended.
