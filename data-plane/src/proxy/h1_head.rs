@@ -81,7 +81,8 @@ fn put_digits(dst: &mut BytesMut, mut n: u64, base: u64) {
 /// from `from` (a resumed search passes where the last one stopped).
 pub(crate) fn end(buf: &[u8], from: usize) -> Option<usize> {
     let start = from.saturating_sub(2).min(buf.len());
-    // A head has a handful of line ends: visiting each (memchr) beats sliding a window over every byte.
+    // A head has a handful of line ends: visiting each (memchr) beats sliding a window over every
+    // byte.
     for i in memchr::memchr_iter(b'\n', &buf[start..]) {
         let next = start + i + 1;
         match buf.get(next..) {

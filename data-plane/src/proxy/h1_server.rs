@@ -119,11 +119,11 @@ where
                 .await;
                 return Ok(Ended::Closed);
             }
+            // The watchdog runs only while a head is awaited: a busy connection costs it nothing.
             let read =
                 poll_fn(
                     |cx| match wire::poll_read(&mut io, &mut buf, wire::HEAD_SPACE, cx) {
                         Poll::Ready(r) => Poll::Ready(Some(r)),
-                        // Only a connection waiting for a head is watched: a busy one costs the watchdog nothing.
                         Poll::Pending => watch.poll_expired(cx).map(|()| None),
                     },
                 )
@@ -228,9 +228,9 @@ enum Phase {
     Head(Instant),
 }
 
-/// Enforces `http.timeouts.idle` between requests and `http.timeouts.read` on heads (slowloris), and
-/// notices shutdown. It is polled only while the connection waits for a head, with one interval per
-/// connection rather than a timer per request.
+/// Enforces `http.timeouts.idle` between requests and `http.timeouts.read` on heads (slowloris),
+/// and notices shutdown. It is polled only while the connection waits for a head, with one interval
+/// per connection rather than a timer per request.
 struct Watchdog<'a> {
     settings: Settings,
     phase: Phase,
@@ -272,7 +272,8 @@ impl<'a> Watchdog<'a> {
         self.closing
     }
 
-    /// Ready when the waiting connection must close: shutdown started, or its idle or head time ran out.
+    /// Ready when the waiting connection must close: shutdown started, or its idle or head time
+    /// ran out.
     fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         // Once complete, the shutdown future is never polled again.
         if !self.closing

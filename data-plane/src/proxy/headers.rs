@@ -66,9 +66,9 @@ pub(crate) fn client_ip(client: std::net::SocketAddr) -> HeaderValue {
         .unwrap_or_else(|_| HeaderValue::from_static("unknown"))
 }
 
-/// What the gateway adds to a request towards an agent: its request id, the `X-Forwarded-For` chain,
-/// `X-Forwarded-Proto` and `-Host`, the agent's `Host`, `Via`. Applied to a header map for HTTP/2, and
-/// written straight into the head for HTTP/1.1, where it spares a map edit per field.
+/// What the gateway adds to a request towards an agent: its request id, the `X-Forwarded-For`
+/// chain, `X-Forwarded-Proto` and `-Host`, the agent's `Host`, `Via`. Applied to a header map for
+/// HTTP/2, and written straight into the head for HTTP/1.1, where it spares a map edit per field.
 #[derive(Clone, Debug)]
 pub(crate) struct Forwarding {
     /// The request's id.

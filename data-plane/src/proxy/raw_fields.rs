@@ -1,7 +1,8 @@
-//! An HTTP/1.1 agent's response fields as they arrived, with what the gateway adds to them. Written to
-//! an HTTP/1.1 client line by line, they never become a header map: building, editing and dropping one
-//! per response was about a fifth of the proxy's work per request. A client that hyper serves (HTTP/2)
-//! gets them as a map, with the same result as [`super::headers::to_client`] and [`super::cors::mark`].
+//! An HTTP/1.1 agent's response fields as they arrived, with what the gateway adds to them.
+//! Written to an HTTP/1.1 client line by line, they never become a header map: building, editing
+//! and dropping one per response was about a fifth of the proxy's work per request. A client that
+//! hyper serves (HTTP/2) gets them as a map, with the same result as
+//! [`super::headers::to_client`] and [`super::cors::mark`].
 
 use bytes::{BufMut, Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, Response};
@@ -49,8 +50,8 @@ fn kind(name: &[u8]) -> Kind {
     }
 }
 
-/// A response as the handler gives it: when it comes from an HTTP/1.1 agent, its header fields travel
-/// as received beside it (its header map then holds nothing of the agent's).
+/// A response as the handler gives it: when it comes from an HTTP/1.1 agent, its header fields
+/// travel as received beside it (its header map then holds nothing of the agent's).
 pub(crate) struct Answer {
     pub(crate) resp: Response<ProxyBody>,
     pub(crate) fields: Option<RawFields>,
@@ -74,8 +75,8 @@ impl Answer {
     }
 }
 
-/// What the agent's fields say about the gateway's: the first `Via`, a `Date`, a `Vary` covering the
-/// origin.
+/// What the agent's fields say about the gateway's: the first `Via`, a `Date`, a `Vary` covering
+/// the origin.
 #[derive(Default)]
 struct Found<'a> {
     via: Option<&'a [u8]>,
@@ -86,8 +87,8 @@ struct Found<'a> {
 /// An agent's response fields, and the gateway's own to add.
 #[derive(Debug)]
 pub(crate) struct RawFields {
-    /// The field lines as received (validated by the parser): from the line after the status line up
-    /// to the blank line.
+    /// The field lines as received (validated by the parser): from the line after the status line
+    /// up to the blank line.
     lines: Bytes,
     /// The request id, replacing any the agent sent.
     pub(crate) request_id: Option<HeaderValue>,
@@ -218,8 +219,9 @@ impl RawFields {
         date
     }
 
-    /// The fields, and the gateway's own, added to `h` (for a client that hyper serves, or a protocol
-    /// switch). A field the parser let through but `http` refuses is dropped, with a debug line.
+    /// The fields, and the gateway's own, added to `h` (for a client that hyper serves, or a
+    /// protocol switch). A field the parser let through but `http` refuses is dropped, with a debug
+    /// line.
     pub(crate) fn into_map(self, h: &mut HeaderMap) {
         for (name, value) in self.fields() {
             let parsed = HeaderName::from_bytes(name)
@@ -242,7 +244,8 @@ impl RawFields {
     }
 }
 
-/// True for a `Vary` value that already covers the origin (`*` or `Origin`), as `cors::mark` reads it.
+/// True for a `Vary` value that already covers the origin (`*` or `Origin`), as `cors::mark` reads
+/// it.
 fn covers_origin(value: &[u8]) -> bool {
     visible(value)
         && value.split(|&b| b == b',').any(|t| {

@@ -61,7 +61,8 @@ impl H1Body {
         }
     }
 
-    /// With the response's header field lines (they travel with the body, so no header map is built).
+    /// With the response's header field lines: they travel with the body, and no header map is
+    /// built.
     pub(crate) fn with_fields(mut self, lines: Bytes) -> Self {
         self.fields = Some(lines);
         self

@@ -39,8 +39,8 @@ struct Failure {
 /// response's header fields are in its body ([`H1Body::take_fields`]); its header map is empty.
 /// `forward` holds the gateway's forwarding fields, written into the head.
 ///
-/// Not an `async fn`: its future then holds the request's parts once, not as an argument and again as
-/// a local (the future is moved into the request's own, which is moved into its box).
+/// Not an `async fn`: its future then holds the request's parts once, not as an argument and again
+/// as a local (the future is moved into the request's own, which is moved into its box).
 pub(crate) fn send(
     pool: Pool,
     forward: Option<Forwarding>,
@@ -57,7 +57,8 @@ pub(crate) fn send(
         };
         let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         let framing = framing(&parts.method, &parts.headers, &body);
-        // The first frame when it is there already (a whole body in hand): it goes out with the head.
+        // The first frame when it is there already (a whole body in hand): it goes out with the
+        // head.
         let first = if body.is_end_stream() {
             Poll::Ready(None)
         } else {
