@@ -53,6 +53,14 @@ async fn agent() -> (TcpListener, String) {
     (l, url)
 }
 
+/// Sends a request through `pool` and reads its whole response body.
+async fn fetch(pool: &Pool, method: Method, url: &str, body: ProxyBody) -> Bytes {
+    let r = send(pool.clone(), None, req(method, url, body))
+        .await
+        .unwrap();
+    collect(r.into_body()).await.unwrap()
+}
+
 fn req(method: Method, url: &str, body: ProxyBody) -> Request<ProxyBody> {
     Request::builder()
         .method(method)
@@ -83,26 +91,10 @@ async fn length_chunked_and_close_delimited_bodies_arrive_whole() {
             .unwrap();
     });
     let pool = Pool::new(4, Duration::from_secs(60));
-    let r = send(pool.clone(), None, req(Method::POST, &url, full("hello")))
-        .await
-        .unwrap();
-    assert_eq!(collect(r.into_body()).await.unwrap(), "one");
-    let r = send(
-        pool.clone(),
-        None,
-        req(Method::GET, &url, full(Bytes::new())),
-    )
-    .await
-    .unwrap();
-    assert_eq!(collect(r.into_body()).await.unwrap(), "two");
-    let r = send(
-        pool.clone(),
-        None,
-        req(Method::GET, &url, full(Bytes::new())),
-    )
-    .await
-    .unwrap();
-    assert_eq!(collect(r.into_body()).await.unwrap(), "three, until close");
+    let get = |url| fetch(&pool, Method::GET, url, full(Bytes::new()));
+    assert_eq!(fetch(&pool, Method::POST, &url, full("hello")).await, "one");
+    assert_eq!(get(&url).await, "two");
+    assert_eq!(get(&url).await, "three, until close");
 }
 
 #[tokio::test]
@@ -122,22 +114,15 @@ async fn a_connection_the_agent_closed_while_idle_is_not_a_failure() {
     let pool = Pool::new(4, Duration::from_secs(60));
     // Back to back: the close may not be known yet, and an idempotent request is sent again.
     for _ in 0..5 {
-        let r = send(
-            pool.clone(),
-            None,
-            req(Method::GET, &url, full(Bytes::new())),
-        )
-        .await
-        .unwrap();
-        assert_eq!(collect(r.into_body()).await.unwrap(), "ok");
+        assert_eq!(
+            fetch(&pool, Method::GET, &url, full(Bytes::new())).await,
+            "ok"
+        );
     }
     // After a pause the close is known at checkout, so even a POST gets a new connection.
     for _ in 0..3 {
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let r = send(pool.clone(), None, req(Method::POST, &url, full("x")))
-            .await
-            .unwrap();
-        assert_eq!(collect(r.into_body()).await.unwrap(), "ok");
+        assert_eq!(fetch(&pool, Method::POST, &url, full("x")).await, "ok");
     }
 }
 
