@@ -119,6 +119,13 @@ where
                 .await;
                 return Ok(Ended::Closed);
             }
+            // Part of a head is in and more is awaited: the head's read timeout runs from now (a head
+            // that arrives in one read never needs the clock).
+            if !buf.is_empty()
+                && let Phase::Idle(_) = watch.phase
+            {
+                watch.phase = Phase::Head(Instant::now());
+            }
             // The watchdog runs only while a head is awaited: a busy connection costs it nothing.
             let read =
                 poll_fn(
@@ -132,9 +139,6 @@ where
                 Some(Ok(0)) | None => return Ok(Ended::Closed),
                 Some(Ok(_)) => {}
                 Some(Err(e)) => return Err(e),
-            }
-            if let Phase::Idle(_) = watch.phase {
-                watch.phase = Phase::Head(Instant::now());
             }
         };
         first = false;
