@@ -1,5 +1,6 @@
 //! HTTP/1.1 on the wire through a real standalone `openclaw-data-plane`: pipelined requests, HTTP/1.0
-//! clients, malformed heads, chunked uploads, and connections to agents reused across requests.
+//! clients, malformed heads, chunked uploads, `Expect: 100-continue`, and connections to agents
+//! reused across requests.
 
 #![allow(clippy::unwrap_used)] // Test helpers may panic: a panic is a test failure.
 
@@ -120,6 +121,43 @@ fn a_chunked_upload_reaches_the_agent_whole() {
     let last = agent.last_request().unwrap();
     assert_eq!(last.body, "hello, world");
     assert!(last.complete);
+}
+
+#[test]
+fn a_body_is_invited_with_100_continue_only_when_the_request_goes_on() {
+    let agent = TestAgent::start("agent-chat-001");
+    let dir = tempfile::tempdir().unwrap();
+    let doc = json!({"gateway": {
+        "http": {"limits": {"maxBodySize": "1KiB"}},
+        "agents": {"discovery": {"static": [agent.config_entry(&[])]}},
+        "routing": {"rules": [{"name": "all", "match": {"type": "default"}, "target": agent.id()}]}
+    }});
+    let dp = DataPlane::standalone(dir.path(), doc);
+
+    // Proxied: the body is invited, then reaches the agent.
+    let mut s = connect(&dp);
+    s.write_all(b"POST /api/v1/chat HTTP/1.1\r\nHost: gw\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut cont = [0u8; 25];
+    s.read_exact(&mut cont).unwrap();
+    assert_eq!(&cont, b"HTTP/1.1 100 Continue\r\n\r\n");
+    s.write_all(b"hello").unwrap();
+    let wire = read_to_close(&mut s);
+    assert!(wire.starts_with("HTTP/1.1 200 OK\r\n"), "{wire}");
+    assert_eq!(agent.last_request().unwrap().body, "hello");
+
+    // Refused for its declared size: answered at once, the body never invited.
+    let mut s = connect(&dp);
+    s.write_all(b"POST /api/v1/chat HTTP/1.1\r\nHost: gw\r\nContent-Length: 5000\r\nExpect: 100-continue\r\n\r\n")
+        .unwrap();
+    let wire = read_to_close(&mut s);
+    assert!(wire.starts_with("HTTP/1.1 413 "), "{wire}");
+    assert!(!wire.contains("100 Continue"), "{wire}");
+    assert_eq!(
+        agent.requests(),
+        1,
+        "the refused request never reached the agent"
+    );
 }
 
 #[test]

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, Request};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
 pub(crate) use self::body::RequestBody;
 use self::request::{H2_PREFACE, Head, HeadError};
@@ -171,8 +171,11 @@ where
         let (body, feed) = match whole {
             Some(b) => (RequestBody::Whole(Some(b)), None),
             None => {
-                let (tx, body) = RequestBody::channel(decoder.remaining());
-                (body, Some(tx))
+                let (tx, first_read, body) = RequestBody::channel(decoder.remaining());
+                // `100 Continue` only once the handler reads the body: a request it refuses first
+                // (auth, size, no route) is answered without inviting the body.
+                let invite = expects_continue.then_some(first_read);
+                (body, Some((tx, invite)))
             }
         };
         let mut req = Request::new(body);
@@ -183,14 +186,10 @@ where
         let responding = serve(req);
         let (resp, body_read) = match feed {
             None => (responding.await, complete),
-            Some(tx) => {
-                if expects_continue {
-                    io.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await?;
-                    io.flush().await?;
-                }
+            Some((tx, invite)) => {
                 let (resp, fed) = {
                     let mut responding = pin!(responding);
-                    let mut feeding = pin!(feed_body(&mut io, &mut buf, &mut decoder, tx));
+                    let mut feeding = pin!(feed_body(&mut io, &mut buf, &mut decoder, tx, invite));
                     let mut fed = None;
                     let resp = loop {
                         tokio::select! {
@@ -325,13 +324,25 @@ fn head_ends(buf: &[u8], scanned: &mut usize) -> bool {
 }
 
 /// Reads a streamed request body off the connection into the handler's channel; true when it was read
-/// to its end (false when the client broke off, or the handler stopped reading it).
-async fn feed_body<T: AsyncRead + Unpin>(
+/// to its end (false when the client broke off, or the handler stopped reading it). With `invite`
+/// (the client expects `100 Continue`), the body is invited once the handler first reads it, and not
+/// at all when it never does.
+async fn feed_body<T: AsyncRead + AsyncWrite + Unpin>(
     io: &mut T,
     buf: &mut BytesMut,
     decoder: &mut Decoder,
     tx: mpsc::Sender<Result<Bytes, BoxError>>,
+    invite: Option<oneshot::Receiver<()>>,
 ) -> bool {
+    if let Some(first_read) = invite {
+        if first_read.await.is_err() {
+            return false;
+        }
+        let sent = io.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await;
+        if sent.is_err() || io.flush().await.is_err() {
+            return false;
+        }
+    }
     loop {
         match decoder.decode(buf) {
             Ok(Decoded::Data(data)) => {

@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::proxy::body::BoxError;
 
@@ -19,21 +19,33 @@ pub(crate) enum RequestBody {
         rx: mpsc::Receiver<Result<Bytes, BoxError>>,
         left: Option<u64>,
         ended: bool,
+        /// Told when the body is first read (the connection then sends `100 Continue`).
+        wanted: Option<oneshot::Sender<()>>,
     },
 }
 
 // === impl RequestBody ===
 
 impl RequestBody {
-    /// A body fed through the returned sender; `length` when the client declared one.
-    pub(crate) fn channel(length: Option<u64>) -> (mpsc::Sender<Result<Bytes, BoxError>>, Self) {
+    /// A body fed through the returned sender; `length` when the client declared one. The receiver
+    /// hears when the body is first read, or is dropped unheard when the body never is.
+    pub(crate) fn channel(
+        length: Option<u64>,
+    ) -> (
+        mpsc::Sender<Result<Bytes, BoxError>>,
+        oneshot::Receiver<()>,
+        Self,
+    ) {
         let (tx, rx) = mpsc::channel(2);
+        let (wanted, first_read) = oneshot::channel();
         (
             tx,
+            first_read,
             Self::Streaming {
                 rx,
                 left: length,
                 ended: false,
+                wanted: Some(wanted),
             },
         )
     }
@@ -53,7 +65,15 @@ impl Body for RequestBody {
                     .filter(|b| !b.is_empty())
                     .map(|b| Ok(Frame::data(b))),
             ),
-            Self::Streaming { rx, left, ended } => {
+            Self::Streaming {
+                rx,
+                left,
+                ended,
+                wanted,
+            } => {
+                if let Some(w) = wanted.take() {
+                    let _ = w.send(());
+                }
                 if *ended {
                     return Poll::Ready(None);
                 }
@@ -107,12 +127,20 @@ mod tests {
 
     #[tokio::test]
     async fn a_streamed_body_ends_only_at_its_marker() {
-        let (tx, body) = RequestBody::channel(None);
+        let (tx, first_read, body) = RequestBody::channel(None);
         tx.send(Ok(Bytes::from_static(b"ab"))).await.unwrap();
         tx.send(Ok(Bytes::new())).await.unwrap();
         assert_eq!(body.collect().await.unwrap().to_bytes(), "ab");
+        assert!(first_read.await.is_ok(), "the first read is heard");
 
-        let (tx, body) = RequestBody::channel(Some(4));
+        let (_tx, first_read, body) = RequestBody::channel(None);
+        drop(body);
+        assert!(
+            first_read.await.is_err(),
+            "a body never read is never wanted"
+        );
+
+        let (tx, _, body) = RequestBody::channel(Some(4));
         tx.send(Ok(Bytes::from_static(b"ab"))).await.unwrap();
         drop(tx);
         let err = body.collect().await.err().unwrap();

@@ -23,6 +23,12 @@ const SETTINGS: Settings = Settings {
 
 /// Echoes the method, path and body.
 async fn echo(req: Request<RequestBody>) -> Answer {
+    // A request refused before its body is read, as the gateway refuses an oversized one.
+    if req.uri().path() == "/refuse" {
+        let mut resp = Response::new(full("refused"));
+        *resp.status_mut() = http::StatusCode::PAYLOAD_TOO_LARGE;
+        return Answer::from_response(resp);
+    }
     let line = format!("{} {} ", req.method(), req.uri().path());
     let body = match req.into_body().collect().await {
         Ok(b) => b.to_bytes(),
@@ -149,6 +155,24 @@ async fn chunked_and_late_bodies_stream_in_and_expect_gets_100() {
         out.ends_with("GET /next "),
         "the connection carried the next request: {out}"
     );
+}
+
+#[tokio::test]
+async fn a_body_refused_unread_is_never_invited() {
+    let (mut c, task) = connect(SETTINGS, no_stop()).await;
+    c.write_all(b"POST /refuse HTTP/1.1\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+        .await
+        .unwrap();
+    let out = read_all(&mut c).await;
+    assert!(
+        out.starts_with("HTTP/1.1 413 Payload Too Large\r\n") && out.ends_with("refused"),
+        "{out}"
+    );
+    assert!(
+        out.contains("connection: close\r\n"),
+        "the unread body's connection closes: {out}"
+    );
+    assert_eq!(task.await.unwrap(), "closed");
 }
 
 #[tokio::test]
