@@ -143,15 +143,20 @@ impl CorsPolicy {
 /// any `Vary` the agent sent, since the answer now depends on the origin).
 pub(crate) fn mark(h: &mut HeaderMap, allow_origin: HeaderValue) {
     h.insert(ACCESS_CONTROL_ALLOW_ORIGIN, allow_origin);
-    let varies = h.get_all(VARY).iter().any(|v| {
-        v.to_str().is_ok_and(|v| {
-            v.split(',')
-                .any(|x| matches!(x.trim(), "*") || x.trim().eq_ignore_ascii_case("origin"))
-        })
-    });
+    let varies = h.get_all(VARY).iter().any(|v| covers_origin(v.as_bytes()));
     if !varies {
         h.append(VARY, HeaderValue::from_static("Origin"));
     }
+}
+
+/// True for a `Vary` value that already covers the origin (`*` or `Origin`); one that is not
+/// visible ASCII is not read.
+pub(crate) fn covers_origin(value: &[u8]) -> bool {
+    super::h1_head::visible(value)
+        && value.split(|&b| b == b',').any(|t| {
+            let t = t.trim_ascii();
+            t == b"*" || t.eq_ignore_ascii_case(b"origin")
+        })
 }
 
 #[cfg(test)]

@@ -41,14 +41,26 @@ pub(crate) fn map(head: &Bytes, spans: &[Span], extra: usize) -> Result<HeaderMa
 /// Writes every field of `headers` but those `skip` names, as `name: value` lines.
 pub(crate) fn write(dst: &mut BytesMut, headers: &HeaderMap, skip: impl Fn(&HeaderName) -> bool) {
     for (name, value) in headers {
-        if skip(name) {
-            continue;
+        if !skip(name) {
+            put_field(dst, name.as_str().as_bytes(), &[value.as_bytes()]);
         }
-        dst.put_slice(name.as_str().as_bytes());
-        dst.put_slice(b": ");
-        dst.put_slice(value.as_bytes());
-        dst.put_slice(b"\r\n");
     }
+}
+
+/// Writes one `name: value` line, the value given in parts (a joined `Via`, say).
+pub(crate) fn put_field(dst: &mut BytesMut, name: &[u8], value: &[&[u8]]) {
+    dst.put_slice(name);
+    dst.put_slice(b": ");
+    for part in value {
+        dst.put_slice(part);
+    }
+    dst.put_slice(b"\r\n");
+}
+
+/// True when `HeaderValue::to_str` would accept `v` (visible ASCII, space and tab): a value the
+/// gateway reads as text.
+pub(crate) fn visible(v: &[u8]) -> bool {
+    v.iter().all(|&b| b == b'\t' || (0x20..0x7f).contains(&b))
 }
 
 /// Writes `n` in decimal (lengths in heads; no formatting machinery per request).
@@ -92,6 +104,22 @@ pub(crate) fn end(buf: &[u8], from: usize) -> Option<usize> {
         }
     }
     None
+}
+
+/// The lines of a head's fields, names lower-cased and sorted (order across names carries no
+/// meaning), for tests comparing two ways of writing them.
+#[cfg(test)]
+pub(crate) fn sorted_lines(head: &[u8]) -> Vec<String> {
+    let mut lines: Vec<String> = String::from_utf8_lossy(head)
+        .split("\r\n")
+        .filter(|l| !l.is_empty())
+        .map(|l| match l.split_once(": ") {
+            Some((n, v)) => format!("{}: {v}", n.to_ascii_lowercase()),
+            None => l.to_string(),
+        })
+        .collect();
+    lines.sort();
+    lines
 }
 
 #[cfg(test)]

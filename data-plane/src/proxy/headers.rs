@@ -10,6 +10,8 @@ use http::header::{
     TE, TRAILER, TRANSFER_ENCODING, UPGRADE, VIA,
 };
 
+use super::h1_head::put_field;
+
 /// The request id header.
 pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -27,7 +29,7 @@ const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host")
 pub(crate) const VIA_VALUE: &str = "1.1 openclaw";
 
 /// Headers meaningful only for one connection (RFC 9110 §7.6.1).
-const HOP_BY_HOP: [HeaderName; 9] = [
+pub(crate) const HOP_BY_HOP: [HeaderName; 9] = [
     CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
@@ -137,39 +139,29 @@ impl Forwarding {
             } else if name == REQUEST_ID || name == X_FORWARDED_PROTO || name == X_FORWARDED_HOST {
                 continue;
             }
-            line(dst, name.as_str().as_bytes(), &[value.as_bytes()]);
+            put_field(dst, name.as_str().as_bytes(), &[value.as_bytes()]);
         }
-        line(dst, b"x-request-id", &[self.request_id.as_bytes()]);
+        put_field(dst, b"x-request-id", &[self.request_id.as_bytes()]);
         let ip = self.client_ip.as_bytes();
         match xff.filter(|v| v.to_str().is_ok()) {
-            Some(prev) => line(dst, b"x-forwarded-for", &[prev.as_bytes(), b", ", ip]),
-            None => line(dst, b"x-forwarded-for", &[ip]),
+            Some(prev) => put_field(dst, b"x-forwarded-for", &[prev.as_bytes(), b", ", ip]),
+            None => put_field(dst, b"x-forwarded-for", &[ip]),
         }
-        line(dst, b"x-forwarded-proto", &[self.proto().as_bytes()]);
+        put_field(dst, b"x-forwarded-proto", &[self.proto().as_bytes()]);
         if let Some(v) = host {
-            line(dst, b"x-forwarded-host", &[v.as_bytes()]);
+            put_field(dst, b"x-forwarded-host", &[v.as_bytes()]);
         }
         match (&self.upstream_host, host) {
-            (Some(v), _) => line(dst, b"host", &[v.as_bytes()]),
-            (None, None) => line(dst, b"host", &[authority.as_bytes()]),
+            (Some(v), _) => put_field(dst, b"host", &[v.as_bytes()]),
+            (None, None) => put_field(dst, b"host", &[authority.as_bytes()]),
             (None, Some(_)) => {}
         }
         let me = VIA_VALUE.as_bytes();
         match via.filter(|v| v.to_str().is_ok()) {
-            Some(prev) => line(dst, b"via", &[prev.as_bytes(), b", ", me]),
-            None => line(dst, b"via", &[me]),
+            Some(prev) => put_field(dst, b"via", &[prev.as_bytes(), b", ", me]),
+            None => put_field(dst, b"via", &[me]),
         }
     }
-}
-
-/// Writes `name: value` (the value in parts) and its line end.
-fn line(dst: &mut BytesMut, name: &[u8], value: &[&[u8]]) {
-    dst.put_slice(name);
-    dst.put_slice(b": ");
-    for part in value {
-        dst.put_slice(part);
-    }
-    dst.put_slice(b"\r\n");
 }
 
 /// Response headers towards the client; `route` is the routing rule's name as a header value
@@ -252,6 +244,7 @@ fn next_id() -> [u8; 16] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proxy::h1_head::sorted_lines;
 
     #[test]
     fn generated_request_ids_are_unique_hex() {
@@ -274,18 +267,6 @@ mod tests {
             https: false,
             upstream_host: upstream_host.map(HeaderValue::from_static),
         }
-    }
-
-    /// The head lines of `h` (sorted: field order carries no meaning across names here).
-    fn lines(head: &[u8]) -> Vec<String> {
-        let mut l: Vec<String> = String::from_utf8(head.to_vec())
-            .unwrap()
-            .split("\r\n")
-            .filter(|l| !l.is_empty())
-            .map(str::to_string)
-            .collect();
-        l.sort();
-        l
     }
 
     #[test]
@@ -320,7 +301,11 @@ mod tests {
                     expected.put_slice(b"host: agent:80\r\n");
                 }
                 crate::proxy::h1_head::write(&mut expected, &applied, skip);
-                assert_eq!(lines(&written), lines(&expected), "{fields:?} {upstream:?}");
+                assert_eq!(
+                    sorted_lines(&written),
+                    sorted_lines(&expected),
+                    "{fields:?} {upstream:?}"
+                );
             }
         }
     }

@@ -4,10 +4,11 @@
 //! hyper serves (HTTP/2) gets them as a map, with the same result as
 //! [`super::headers::to_client`] and [`super::cors::mark`].
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, Response};
 
 use super::body::ProxyBody;
+use super::h1_head::{put_field, visible};
 use super::headers;
 
 /// What a field's name means to the gateway.
@@ -184,13 +185,13 @@ impl RawFields {
                     false
                 }
                 Kind::Vary => {
-                    found.varies |= covers_origin(value);
+                    found.varies |= super::cors::covers_origin(value);
                     false
                 }
                 Kind::Other => false,
             };
             if !dropped {
-                line(dst, &[name], &[value]);
+                put_field(dst, name, &[value]);
             }
         }
         Some(found)
@@ -201,19 +202,19 @@ impl RawFields {
         let Found { via, date, varies } = found;
         let me = headers::VIA_VALUE.as_bytes();
         match via.filter(|v| visible(v)) {
-            Some(prev) => line(dst, &[b"via"], &[prev, b", ", me]),
-            None => line(dst, &[b"via"], &[me]),
+            Some(prev) => put_field(dst, b"via", &[prev, b", ", me]),
+            None => put_field(dst, b"via", &[me]),
         }
         if let Some(v) = &self.request_id {
-            line(dst, &[b"x-request-id"], &[v.as_bytes()]);
+            put_field(dst, b"x-request-id", &[v.as_bytes()]);
         }
         if let Some(v) = &self.route {
-            line(dst, &[b"x-openclaw-route"], &[v.as_bytes()]);
+            put_field(dst, b"x-openclaw-route", &[v.as_bytes()]);
         }
         if let Some(v) = &self.allow_origin {
-            line(dst, &[b"access-control-allow-origin"], &[v.as_bytes()]);
+            put_field(dst, b"access-control-allow-origin", &[v.as_bytes()]);
             if !varies {
-                line(dst, &[b"vary"], &[b"Origin"]);
+                put_field(dst, b"vary", &[b"Origin"]);
             }
         }
         date
@@ -244,53 +245,12 @@ impl RawFields {
     }
 }
 
-/// True for a `Vary` value that already covers the origin (`*` or `Origin`), as `cors::mark` reads
-/// it.
-fn covers_origin(value: &[u8]) -> bool {
-    visible(value)
-        && value.split(|&b| b == b',').any(|t| {
-            let t = t.trim_ascii();
-            t == b"*" || t.eq_ignore_ascii_case(b"origin")
-        })
-}
-
-/// True when `HeaderValue::to_str` would accept the value (visible ASCII, space and tab).
-fn visible(v: &[u8]) -> bool {
-    v.iter().all(|&b| b == b'\t' || (0x20..0x7f).contains(&b))
-}
-
-/// Writes a field line from parts.
-fn line(dst: &mut BytesMut, name: &[&[u8]], value: &[&[u8]]) {
-    for part in name {
-        dst.put_slice(part);
-    }
-    dst.put_slice(b": ");
-    for part in value {
-        dst.put_slice(part);
-    }
-    dst.put_slice(b"\r\n");
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proxy::h1_head::sorted_lines;
     use crate::proxy::headers::{REQUEST_ID, ROUTE};
     use http::header::{ACCESS_CONTROL_ALLOW_ORIGIN, VARY, VIA};
-
-    /// The head lines, names lower-cased, sorted (order across names carries no meaning).
-    fn lines(head: &[u8]) -> Vec<String> {
-        let mut l: Vec<String> = String::from_utf8(head.to_vec())
-            .unwrap()
-            .split("\r\n")
-            .filter(|l| !l.is_empty())
-            .map(|l| match l.split_once(": ") {
-                Some((n, v)) => format!("{}: {v}", n.to_ascii_lowercase()),
-                None => l.to_string(),
-            })
-            .collect();
-        l.sort();
-        l
-    }
 
     #[test]
     fn written_fields_equal_the_header_map_the_gateway_would_build() {
@@ -325,12 +285,32 @@ mod tests {
                     n == http::header::CONTENT_LENGTH
                 });
                 assert_eq!(
-                    lines(&written),
-                    lines(&expected),
+                    sorted_lines(&written),
+                    sorted_lines(&expected),
                     "{:?} {route:?} {origin:?}",
                     String::from_utf8_lossy(head)
                 );
             }
+        }
+        // The hop-by-hop kinds are exactly the names `headers::strip_hop_by_hop` removes.
+        for name in &headers::HOP_BY_HOP {
+            let k = kind(name.as_str().as_bytes());
+            assert!(matches!(k, Kind::HopByHop | Kind::Connection), "{name}");
+        }
+        let hop = [
+            "te",
+            "upgrade",
+            "trailer",
+            "connection",
+            "keep-alive",
+            "proxy-connection",
+            "transfer-encoding",
+            "proxy-authenticate",
+            "proxy-authorization",
+        ];
+        assert_eq!(hop.len(), headers::HOP_BY_HOP.len());
+        for n in hop {
+            assert!(headers::HOP_BY_HOP.iter().any(|h| h == n), "{n}");
         }
         // The names written as bytes are the gateway's header names.
         for (name, bytes) in [

@@ -120,6 +120,7 @@ fn body_framing(f: &Fields) -> Result<(Decoder, bool), HeadError> {
         }
     }
 }
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -173,12 +173,7 @@ where
     if framing == Framing::Chunked {
         let mut last = BytesMut::from(&b"0\r\n"[..]);
         if let Some(t) = pending_trailers.filter(|_| how.takes_trailers) {
-            for (name, value) in &t {
-                last.put_slice(name.as_str().as_bytes());
-                last.put_slice(b": ");
-                last.put_slice(value.as_bytes());
-                last.put_slice(b"\r\n");
-            }
+            h1_head::write(&mut last, &t, |_| false);
         }
         last.put_slice(b"\r\n");
         io.write_all(&last).await?;
