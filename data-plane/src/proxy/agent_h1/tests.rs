@@ -1,17 +1,20 @@
 //! The client against scripted agents on real sockets: framing, reuse, stale connections, early
 //! answers and upgrades.
 
+use std::future::Future;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Method, Request};
+use http::{Method, Request, Response};
 use http_body_util::BodyExt;
+use hyper::body::Frame;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
 
 use super::exchange::collect;
-use super::{Pool, send};
-use crate::proxy::body::{ProxyBody, full};
+use super::{AgentError, H1Body, Pool, send};
+use crate::proxy::body::{BoxError, ProxyBody, full};
 
 /// Reads one request head (and a body of `content-length` bytes) from `s`; `None` when it closed.
 async fn read_request(s: &mut TcpStream) -> Option<(String, Vec<u8>)> {
@@ -59,6 +62,26 @@ async fn fetch(pool: &Pool, method: Method, url: &str, body: ProxyBody) -> Bytes
         .await
         .unwrap();
     collect(r.into_body()).await.unwrap()
+}
+
+/// Sends one request on a pool of its own.
+fn send_alone(
+    method: Method,
+    url: &str,
+    body: ProxyBody,
+) -> impl Future<Output = Result<Response<H1Body>, AgentError>> {
+    send(
+        Pool::new(1, Duration::from_secs(9)),
+        None,
+        req(method, url, body),
+    )
+}
+
+/// A streamed body, fed frame by frame through the returned sender.
+fn streamed(room: usize) -> (mpsc::Sender<Result<Frame<Bytes>, BoxError>>, ProxyBody) {
+    let (tx, rx) = mpsc::channel(room);
+    let body = http_body_util::StreamBody::new(tokio_stream::wrappers::ReceiverStream::new(rx));
+    (tx, body.boxed())
 }
 
 fn req(method: Method, url: &str, body: ProxyBody) -> Request<ProxyBody> {
@@ -129,7 +152,7 @@ async fn a_connection_the_agent_closed_while_idle_is_not_a_failure() {
 #[tokio::test]
 async fn a_post_the_agent_may_have_taken_is_not_sent_twice() {
     let (l, url) = agent().await;
-    let (seen_tx, mut seen) = tokio::sync::mpsc::unbounded_channel();
+    let (seen_tx, mut seen) = mpsc::unbounded_channel();
     tokio::spawn(async move {
         let (mut s, _) = l.accept().await.unwrap();
         read_request(&mut s).await.unwrap();
@@ -178,25 +201,14 @@ async fn an_early_answer_stops_a_streamed_upload() {
         tokio::time::sleep(Duration::from_secs(2)).await;
     });
     // A body that sends one chunk and then never ends.
-    let (tx, rx) = tokio::sync::mpsc::channel::<
-        Result<hyper::body::Frame<Bytes>, crate::proxy::body::BoxError>,
-    >(1);
-    tx.send(Ok(hyper::body::Frame::data(Bytes::from_static(b"part"))))
+    let (tx, body) = streamed(1);
+    tx.send(Ok(Frame::data(Bytes::from_static(b"part"))))
         .await
         .unwrap();
-    let body =
-        http_body_util::StreamBody::new(tokio_stream::wrappers::ReceiverStream::new(rx)).boxed();
-    let r = tokio::time::timeout(
-        Duration::from_secs(1),
-        send(
-            Pool::new(1, Duration::from_secs(9)),
-            None,
-            req(Method::POST, &url, body),
-        ),
-    )
-    .await
-    .expect("the answer comes while the body is still open")
-    .unwrap();
+    let r = tokio::time::timeout(Duration::from_secs(1), send_alone(Method::POST, &url, body))
+        .await
+        .expect("the answer comes while the body is still open")
+        .unwrap();
     assert_eq!(r.status(), 413);
     assert_eq!(collect(r.into_body()).await.unwrap(), "big!");
     drop(tx);
@@ -223,29 +235,19 @@ async fn an_interim_100_continue_does_not_stop_the_upload() {
             .await
             .unwrap();
     });
-    let (tx, rx) = tokio::sync::mpsc::channel(4);
-    let body =
-        http_body_util::StreamBody::new(tokio_stream::wrappers::ReceiverStream::new(rx)).boxed();
+    let (tx, body) = streamed(4);
     tokio::spawn(async move {
         for part in ["first", "second"] {
             tokio::time::sleep(Duration::from_millis(50)).await;
-            let frame: Result<_, crate::proxy::body::BoxError> = Ok(hyper::body::Frame::data(
-                Bytes::from_static(part.as_bytes()),
-            ));
-            tx.send(frame).await.unwrap();
+            tx.send(Ok(Frame::data(Bytes::from_static(part.as_bytes()))))
+                .await
+                .unwrap();
         }
     });
-    let r = tokio::time::timeout(
-        Duration::from_secs(2),
-        send(
-            Pool::new(1, Duration::from_secs(9)),
-            None,
-            req(Method::POST, &url, body),
-        ),
-    )
-    .await
-    .expect("no deadlock after 100 Continue")
-    .unwrap();
+    let r = tokio::time::timeout(Duration::from_secs(2), send_alone(Method::POST, &url, body))
+        .await
+        .expect("no deadlock after 100 Continue")
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(collect(r.into_body()).await.unwrap(), "done");
 }
@@ -267,25 +269,16 @@ async fn a_streamed_body_goes_out_chunked() {
             .unwrap();
         String::from_utf8(all).unwrap()
     });
-    let (tx, rx) = tokio::sync::mpsc::channel(4);
-    let body =
-        http_body_util::StreamBody::new(tokio_stream::wrappers::ReceiverStream::new(rx)).boxed();
+    let (tx, body) = streamed(4);
     tokio::spawn(async move {
         for part in ["ab", "cde"] {
-            let frame: Result<_, crate::proxy::body::BoxError> = Ok(hyper::body::Frame::data(
-                Bytes::from_static(part.as_bytes()),
-            ));
-            tx.send(frame).await.unwrap();
+            tx.send(Ok(Frame::data(Bytes::from_static(part.as_bytes()))))
+                .await
+                .unwrap();
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     });
-    let r = send(
-        Pool::new(1, Duration::from_secs(9)),
-        None,
-        req(Method::POST, &url, body),
-    )
-    .await
-    .unwrap();
+    let r = send_alone(Method::POST, &url, body).await.unwrap();
     assert_eq!(r.status(), 204);
     let wire = got.await.unwrap();
     assert!(wire.contains("transfer-encoding: chunked\r\n"), "{wire}");
@@ -310,13 +303,9 @@ async fn an_upgrade_hands_over_the_connection_with_its_early_bytes() {
         s.read_exact(&mut buf).await.unwrap();
         s.write_all(&buf).await.unwrap();
     });
-    let r = send(
-        Pool::new(1, Duration::from_secs(9)),
-        None,
-        req(Method::GET, &url, full(Bytes::new())),
-    )
-    .await
-    .unwrap();
+    let r = send_alone(Method::GET, &url, full(Bytes::new()))
+        .await
+        .unwrap();
     assert_eq!(r.status(), 101);
     let mut up = r.into_body().into_upgraded().unwrap();
     let mut early = [0u8; 5];
@@ -338,13 +327,9 @@ async fn broken_responses_are_errors_not_hangs() {
             .await
             .unwrap();
     });
-    let r = send(
-        Pool::new(1, Duration::from_secs(9)),
-        None,
-        req(Method::GET, &url, full(Bytes::new())),
-    )
-    .await
-    .unwrap();
+    let r = send_alone(Method::GET, &url, full(Bytes::new()))
+        .await
+        .unwrap();
     let err = collect(r.into_body()).await.err().unwrap();
     assert!(err.to_string().contains("5 bytes before the end"), "{err}");
 }
