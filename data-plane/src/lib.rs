@@ -12,7 +12,6 @@ mod boot;
 pub mod compiled;
 pub mod discovery;
 pub mod explain;
-mod fast_hash;
 mod logging;
 mod managed;
 pub mod metrics;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::endpoint::Endpoint;
-use crate::fast_hash::FastMap;
+use fxhash::FxHashMap;
 
 /// Agent id → endpoint, as of one snapshot; built by [`Registry::sync`](super::Registry::sync).
 ///
@@ -25,7 +25,7 @@ pub struct RoundRobin {
 struct Inner {
     /// In configuration order.
     endpoints: Vec<Arc<Endpoint>>,
-    by_id: FastMap<String, usize>,
+    by_id: FxHashMap<String, usize>,
 }
 
 // === impl AgentSet ===

@@ -17,7 +17,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::error::AgentError;
-use crate::fast_hash::FastMap;
+use fxhash::FxHashMap;
 
 /// How long establishing a connection to an agent may take.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -33,7 +33,7 @@ pub(crate) struct Pool {
 struct Inner {
     /// Keyed by `host:port` as written in the agent's URL (one string compare and a cheap hash per
     /// request, where `Authority`'s case-insensitive hash costs a SipHash round per byte).
-    hosts: Mutex<FastMap<Box<str>, Vec<Idle>>>,
+    hosts: Mutex<FxHashMap<Box<str>, Vec<Idle>>>,
     per_host: usize,
     idle_timeout: Duration,
     reaping: AtomicBool,
@@ -62,7 +62,7 @@ impl Pool {
     pub(crate) fn new(per_host: usize, idle_timeout: Duration) -> Self {
         Self {
             inner: Arc::new(Inner {
-                hosts: Mutex::new(FastMap::default()),
+                hosts: Mutex::new(FxHashMap::default()),
                 per_host,
                 idle_timeout,
                 reaping: AtomicBool::new(false),
