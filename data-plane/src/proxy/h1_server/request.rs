@@ -104,14 +104,9 @@ fn parse_with<const N: usize>(buf: &mut BytesMut) -> Result<Option<Head>, HeadEr
 /// message with both Transfer-Encoding and Content-Length is read as chunked, then the connection
 /// closes, against request smuggling).
 fn body_framing(f: &Fields) -> Result<(Decoder, bool), HeadError> {
-    if f.other_coding {
-        return Err(HeadError::Malformed(
-            "a request's transfer-encoding must be chunked".into(),
-        ));
-    }
     match f.transfer_encoding {
-        Some(true) => Ok((Decoder::chunked(), !f.has_length())),
-        Some(false) => Err(HeadError::Malformed(
+        Some(true) if !f.other_coding => Ok((Decoder::chunked(), !f.has_length())),
+        Some(_) => Err(HeadError::Malformed(
             "a request's transfer-encoding must be chunked".into(),
         )),
         None => {
