@@ -142,12 +142,23 @@ fn several_at_once_are_all_reported_with_original_indices() {
         "gateway.http.listen: must be host:port",
         "gateway.agents.discovery.static[1].weight: must be greater than 0, got 0",
         "gateway.agents.discovery.static[2].id: duplicate agent id",
-        "gateway.agents.discovery.static[2].endpoint: must be an http:// or https:// URL",
+        "gateway.agents.discovery.static[2].endpoint: must be an http:// URL",
         "gateway.routing.rules[0].match.threshold: must be within 0..=1, got -1",
         "gateway.routing.rules[0].target: must name an agent",
         "gateway.routing.rules[0].match.categories[0]: names no category",
     ];
     assert_exactly(&p, &want);
+}
+
+#[test]
+fn https_agents_are_refused_until_tls_to_agents_exists() {
+    let p = problems(json!({"gateway": {"agents": {"discovery": {"static": [
+        {"id": "chat", "endpoint": "https://10.0.1.10:9090"}
+    ]}}}}));
+    assert_exactly(
+        &p,
+        &["gateway.agents.discovery.static[0].endpoint: https:// agents are not supported yet"],
+    );
 }
 
 #[test]
