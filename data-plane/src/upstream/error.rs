@@ -4,7 +4,7 @@
 /// or why an endpoint URI could not be built.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum UpstreamError {
-    /// An agent's endpoint is not an `http://` or `https://` URL with a host.
+    /// An agent's endpoint is not an `http://` URL with a host.
     #[error("agent {agent}: invalid endpoint {endpoint:?}: {reason}")]
     InvalidEndpoint {
         /// The agent id.

@@ -8,7 +8,6 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::uri::Scheme;
 use http::{Request, Uri, header};
 use http_body_util::Empty;
 use hyper_util::client::legacy::Client;
@@ -22,13 +21,6 @@ pub type ProbeFuture = Pin<Box<dyn Future<Output = Result<(), CheckFailure>> + S
 pub trait Probe: Send + Sync + 'static {
     /// Checks the endpoint at `uri` (its base URL joined with the health-check path).
     fn probe(&self, uri: Uri) -> ProbeFuture;
-
-    /// Whether this probe can check endpoints like `url`; endpoints it cannot are not checked and
-    /// stay healthy.
-    fn supports(&self, url: &Uri) -> bool {
-        let _ = url;
-        true
-    }
 }
 
 /// Why a health check failed.
@@ -115,10 +107,6 @@ impl Probe for HttpProbe {
                 Err(CheckFailure::Status(res.status().as_u16()))
             }
         })
-    }
-
-    fn supports(&self, url: &Uri) -> bool {
-        url.scheme() == Some(&Scheme::HTTP)
     }
 }
 

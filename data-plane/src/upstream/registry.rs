@@ -174,15 +174,6 @@ impl Registry {
         endpoint: &Arc<Endpoint>,
         hc: &Arc<HealthCheck>,
     ) -> Option<Checker> {
-        if !self.probe.supports(endpoint.url()) {
-            tracing::warn!(
-                agent = endpoint.agent_id(),
-                endpoint = %endpoint.url(),
-                "endpoint not health-checked: the probe cannot reach it (https needs TLS)"
-            );
-            endpoint.forget_checks("health checks cannot run");
-            return None;
-        }
         match endpoint.uri_for(&hc.path) {
             Ok(uri) => Some(Checker::spawn(
                 rt,
