@@ -31,7 +31,11 @@ pub const ERROR_KINDS: &[&str] = &[
     "cors_refused",
     "overloaded",
     "request_timeout",
+    CLIENT_CLOSED,
 ];
+
+/// The error kind of a request whose client closed its connection before the answer.
+pub const CLIENT_CLOSED: &str = "client_closed";
 
 /// Response status classes used as the `code` label.
 const CLASSES: &[&str] = &["2xx", "3xx", "4xx", "5xx"];

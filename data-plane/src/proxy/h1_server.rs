@@ -183,27 +183,34 @@ where
         *req.uri_mut() = uri;
         *req.version_mut() = version;
         *req.headers_mut() = headers;
-        let responding = serve(req);
-        let (resp, body_read) = match feed {
-            None => (responding.await, complete),
-            Some((tx, invite)) => {
-                let (resp, fed) = {
-                    let mut responding = pin!(responding);
-                    let mut feeding = pin!(feed_body(&mut io, &mut buf, &mut decoder, tx, invite));
-                    let mut fed = None;
-                    let resp = loop {
-                        tokio::select! {
-                            resp = &mut responding => break resp,
-                            done = &mut feeding, if fed.is_none() => fed = Some(done),
-                        }
-                    };
-                    (resp, fed)
-                };
-                // The response may win the race against the feeder seeing the body's end.
-                let ended = decoder.settle(&mut buf).is_ok() && decoder.is_done();
-                (resp, fed.unwrap_or(false) || ended)
+        let mut responding = pin!(serve(req));
+        let mut answered = None;
+        let mut fed = None;
+        if let Some((tx, invite)) = feed {
+            let feeding = pin!(feed_body(&mut io, &mut buf, &mut decoder, tx, invite));
+            tokio::select! {
+                resp = responding.as_mut() => answered = Some(resp),
+                done = feeding => fed = Some(done),
             }
+        }
+        let resp = match answered {
+            Some(resp) => resp,
+            // The request is all in: a client that goes away now takes its request with it.
+            None if complete || fed == Some(true) => {
+                match answer_or_hangup(&mut io, &mut buf, responding, settings.max_head).await {
+                    Some(resp) => resp,
+                    None => {
+                        tracing::debug!("the client closed its connection before the response");
+                        return Ok(Ended::Closed);
+                    }
+                }
+            }
+            None => responding.await,
         };
+        // The response may win the race against the feeder seeing the body's end.
+        let body_read = complete
+            || fed == Some(true)
+            || (decoder.settle(&mut buf).is_ok() && decoder.is_done());
         // A body not read to its end leaves its rest on the connection: it closes after the response.
         let how = Answering {
             version,
@@ -321,6 +328,33 @@ fn head_ends(buf: &[u8], scanned: &mut usize) -> bool {
     }
     let from = std::mem::replace(scanned, buf.len());
     super::h1_head::end(buf, from).is_some()
+}
+
+/// The handler's answer, or `None` when the client closes its connection first: then the handler's
+/// future is dropped, which ends the agent call and frees its place in `maxConcurrentRequests` (as
+/// nginx and hyper do; a client that half-closes is taken to have gone). Meanwhile bytes the client
+/// pipelines are kept in `buf`, up to `cap`. A plain socket is not read again after a short read
+/// until epoll reports more, so watching costs no system call.
+async fn answer_or_hangup<T: AsyncRead + Unpin>(
+    io: &mut T,
+    buf: &mut BytesMut,
+    mut responding: Pin<&mut impl Future<Output = Answer>>,
+    cap: usize,
+) -> Option<Answer> {
+    poll_fn(|cx| {
+        if let Poll::Ready(resp) = responding.as_mut().poll(cx) {
+            return Poll::Ready(Some(resp));
+        }
+        while buf.len() < cap {
+            match wire::poll_read(io, buf, wire::HEAD_SPACE, cx) {
+                Poll::Ready(Ok(0) | Err(_)) => return Poll::Ready(None),
+                Poll::Ready(Ok(_)) => {}
+                Poll::Pending => break,
+            }
+        }
+        Poll::Pending
+    })
+    .await
 }
 
 /// Reads a streamed request body off the connection into the handler's channel; true when it was read

@@ -22,7 +22,7 @@ use super::pick;
 use super::raw_fields::{Answer, RawFields};
 use super::upgrade;
 use crate::compiled::Compiled;
-use crate::metrics::NO_ROUTE;
+use crate::metrics::{CLIENT_CLOSED, NO_ROUTE};
 use crate::routing::{CompiledRule, Decision, RequestInfo};
 use crate::semantic::{Scores, semantic_text};
 use crate::state::Shared;
@@ -30,6 +30,9 @@ use crate::upstream::Endpoint;
 
 /// How much of a request body the gateway reads to route it (semantic text, `agent` field, replay).
 const PEEK_LIMIT: usize = 64 * 1024;
+
+/// The status logged for a request whose client went away first (nginx's "client closed request").
+const CLIENT_CLOSED_STATUS: u16 = 499;
 
 /// The client side of a connection.
 #[derive(Clone, Debug)]
@@ -81,23 +84,31 @@ where
     if let Some(resp) = endpoints::answer(&shared, table.as_deref(), &req) {
         return Answer::from_response(resp);
     }
-    let request_id = headers::request_id(req.headers());
-    let method = req.method().clone();
-    // A clone shares the request's bytes: no copy for the access log's path.
-    let uri = req.uri().clone();
+    let mut record = Record {
+        shared: &shared,
+        peer: conn.peer,
+        started,
+        request_id: headers::request_id(req.headers()),
+        method: req.method().clone(),
+        // A clone shares the request's bytes: no copy for the access log's path.
+        uri: req.uri().clone(),
+        route: NO_ROUTE,
+        said: false,
+    };
     let mut allow_origin = None;
     let outcome = match &table {
         None => fail(NO_ROUTE, None, ProxyError::NotReady),
-        Some(t) => admit(&shared, t, &conn, req, &request_id, &mut allow_origin).await,
+        Some(t) => admit(t, &conn, req, &mut record, &mut allow_origin).await,
     };
+    let rid = &record.request_id;
     let mut resp = match outcome.result {
         Ok(r) => r,
         Err(e) => {
             shared.metrics.error(e.kind());
             if matches!(e, ProxyError::Connect(_) | ProxyError::Upstream(..)) {
-                tracing::warn!(error = %e, request_id = request_id.to_str().unwrap_or(""), "upstream failure");
+                tracing::warn!(error = %e, request_id = rid.to_str().unwrap_or(""), "upstream failure");
             }
-            e.into_response(&request_id)
+            e.into_response(rid)
         }
     };
     let mut fields = outcome.fields;
@@ -108,38 +119,75 @@ where
             None => cors::mark(resp.headers_mut(), v),
         }
     }
-    let status = resp.status().as_u16();
-    let elapsed = started.elapsed();
-    shared.metrics.observe(outcome.route, status, elapsed);
-    tracing::info!(
-        target: "access",
-        method = %method,
-        path = %uri.path(),
-        status,
-        duration_ms = elapsed.as_secs_f64() * 1000.0,
-        route = %outcome.route,
-        agent = outcome.agent.as_ref().map_or("", |e| e.agent_id()),
-        request_id = request_id.to_str().unwrap_or(""),
-        client = %conn.peer,
+    record.route = outcome.route;
+    record.say(
+        resp.status().as_u16(),
+        outcome.agent.as_ref().map_or("", |e| e.agent_id()),
     );
     Answer { resp, fields }
+}
+
+/// The access log line and metrics of a request, said once it is answered; or, when its client goes
+/// away first and the connection drops the request's future, said on drop with nginx's 499 ("client
+/// closed request") and counted as a `client_closed` error.
+struct Record<'a> {
+    shared: &'a Shared,
+    peer: SocketAddr,
+    started: Instant,
+    request_id: HeaderValue,
+    method: http::Method,
+    uri: Uri,
+    /// The matched rule's name, once routed.
+    route: &'a str,
+    said: bool,
+}
+
+// === impl Record ===
+
+impl Record<'_> {
+    fn say(&mut self, status: u16, agent: &str) {
+        self.said = true;
+        let elapsed = self.started.elapsed();
+        let route = self.route;
+        self.shared.metrics.observe(route, status, elapsed);
+        tracing::info!(
+            target: "access",
+            method = %self.method,
+            path = %self.uri.path(),
+            status,
+            duration_ms = elapsed.as_secs_f64() * 1000.0,
+            route = %route,
+            agent,
+            request_id = self.request_id.to_str().unwrap_or(""),
+            client = %self.peer,
+        );
+    }
+}
+
+impl Drop for Record<'_> {
+    fn drop(&mut self) {
+        if !self.said {
+            self.shared.metrics.error(CLIENT_CLOSED);
+            self.say(CLIENT_CLOSED_STATUS, "");
+        }
+    }
 }
 
 /// The stages before routing, each answering the request itself when it must: the head size (431),
 /// CORS (preflights; `allow_origin` learns the value for the response), load shedding (503) and a
 /// declared body size (413). Then the proxy.
 async fn admit<'t, B>(
-    shared: &Shared,
     t: &'t Compiled,
     conn: &Conn,
     req: Request<B>,
-    rid: &HeaderValue,
+    record: &mut Record<'t>,
     allow_origin: &mut Option<HeaderValue>,
 ) -> Outcome<'t>
 where
     B: Body<Data = Bytes> + Send + Sync + Unpin + 'static,
     B::Error: Into<BoxError>,
 {
+    let (shared, rid) = (record.shared, &record.request_id);
     let size = &t.gateway.http.limits;
     if let Err(e) = limits::check_head(&req, size.max_header_size.bytes()) {
         return fail(NO_ROUTE, None, e);
@@ -179,19 +227,20 @@ where
         Ok(b) => b,
         Err(e) => return fail(NO_ROUTE, None, e),
     };
-    proxy(shared, t, conn, parts, body, in_flight, rid).await
+    proxy(t, conn, parts, body, in_flight, record).await
 }
 
 async fn proxy<'t>(
-    shared: &Shared,
     t: &'t Compiled,
     conn: &Conn,
     mut parts: http::request::Parts,
     body: ProxyBody,
     // The request's place in the in-flight count, held until its response body ends.
     mut in_flight: Option<InFlightGuard>,
-    rid: &HeaderValue,
+    // Learns the matched rule, for the log line of a request whose client goes away.
+    record: &mut Record<'t>,
 ) -> Outcome<'t> {
+    let (shared, rid) = (record.shared, &record.request_id);
     let mut body = ReqBody::Untouched(body);
     let info = RequestInfo {
         method: &parts.method,
@@ -217,6 +266,7 @@ async fn proxy<'t>(
             );
         }
     };
+    record.route = &rule.name;
     if rule.requires_auth && !authorized(t, &parts.headers) {
         return fail(&rule.name, None, ProxyError::Unauthorized);
     }
