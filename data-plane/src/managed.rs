@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use crate::compiled::Compiled;
 use crate::discovery::{Applied, ClientConfig, DiscoveryClient, Held, Snapshot};
 use crate::node::{First, ManagedOptions, NodeError};
+use crate::semantic::ModelStore;
 use crate::state::{Mode, Shared};
 use crate::upstream::Registry;
 
@@ -39,13 +40,15 @@ pub(crate) fn first_snapshot(
         let client = DiscoveryClient::new(client_config(m)).map_err(|e| NodeError::ControlPlane(e.to_string()))?;
         let started = tokio::time::Instant::now();
         let mut delay = Duration::from_millis(100);
+        // The models the check loads are kept for the node, not loaded a second time.
+        let models = ModelStore::new();
         loop {
-            match tokio::time::timeout(SAVED_AFTER, fetch(&client, sources)).await {
+            match tokio::time::timeout(SAVED_AFTER, fetch(&client, sources, &models)).await {
                 Ok(Ok((snapshot, held))) => {
                     // `fetch` checked the document before ACKing it.
                     let doc = snapshot.document().map_err(|e| NodeError::ControlPlane(e.to_string()))?;
                     save(m.state_dir.as_deref(), snapshot.version, &snapshot.hash, doc);
-                    return Ok(First { layered: layered(sources, doc)?, version: snapshot.version, held: Some(held) });
+                    return Ok(First { layered: layered(sources, doc)?, version: snapshot.version, held: Some(held), models: models.loaded_models_only() });
                 }
                 Ok(Err(e)) => tracing::warn!(control_plane = %m.address, error = %e, "no first snapshot yet"),
                 Err(_) => tracing::warn!(control_plane = %m.address, "control plane did not answer in time"),
@@ -54,7 +57,7 @@ pub(crate) fn first_snapshot(
                 && started.elapsed() >= SAVED_AFTER
             {
                 tracing::warn!(version, "starting from the saved snapshot while the control plane is away");
-                return Ok(First { layered: layered(sources, doc)?, version: *version, held: Some(Held::from_snapshot(*version, doc)) });
+                return Ok(First { layered: layered(sources, doc)?, version: *version, held: Some(Held::from_snapshot(*version, doc)), models: models.loaded_models_only() });
             }
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(Duration::from_secs(5));
@@ -63,14 +66,18 @@ pub(crate) fn first_snapshot(
 }
 
 /// One session: snapshots until one applies (NACKing the others), ACKed.
-async fn fetch(client: &DiscoveryClient, sources: &Sources) -> Result<(Snapshot, Held), String> {
+async fn fetch(
+    client: &DiscoveryClient,
+    sources: &Sources,
+    models: &ModelStore,
+) -> Result<(Snapshot, Held), String> {
     let mut session = client
         .connect(Held::new())
         .await
         .map_err(|e| e.to_string())?;
     loop {
         let snapshot = session.next_snapshot().await.map_err(|e| e.to_string())?;
-        match check(sources, &snapshot) {
+        match check(sources, &snapshot, models) {
             Ok(()) => {
                 session
                     .ack(&Applied::default())
@@ -87,19 +94,13 @@ async fn fetch(client: &DiscoveryClient, sources: &Sources) -> Result<(Snapshot,
 }
 
 /// Reassembles a snapshot (checking its hash) and compiles it against a scratch registry, to know it
-/// applies before ACKing it.
-fn check(sources: &Sources, snapshot: &Snapshot) -> Result<(), String> {
+/// applies before ACKing it; the semantic models it loads stay in `models`.
+fn check(sources: &Sources, snapshot: &Snapshot, models: &ModelStore) -> Result<(), String> {
     let doc = snapshot.document().map_err(|e| e.to_string())?;
     let layered = layered(sources, doc).map_err(|e| e.to_string())?;
     let env = |n: &str| std::env::var(n).ok();
     let scratch = Registry::new();
-    let built = Compiled::build(
-        &layered.effective,
-        snapshot.version,
-        &scratch,
-        &env,
-        &crate::semantic::ModelStore::new(),
-    );
+    let built = Compiled::build(&layered.effective, snapshot.version, &scratch, &env, models);
     scratch.shutdown();
     built.map(|_| ()).map_err(|e| e.to_string())
 }

@@ -130,6 +130,8 @@ pub(crate) struct First {
     pub(crate) version: u64,
     /// What the discovery client holds (managed mode).
     pub(crate) held: Option<crate::discovery::Held>,
+    /// Semantic models and indexes already loaded for it (by the managed node's check).
+    pub(crate) models: crate::semantic::ModelStore,
 }
 
 async fn serve(
@@ -150,7 +152,7 @@ async fn serve(
         )),
         None => None,
     };
-    let shared = Shared::new(boot.clone(), log, tls.clone(), &gateway);
+    let shared = Shared::new(boot.clone(), log, tls.clone(), &gateway, first.models);
     shared
         .apply(&first.layered, first.version)
         .map_err(|e| NodeError::Config(e.to_string()))?;

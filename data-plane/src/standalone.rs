@@ -23,6 +23,7 @@ pub(crate) fn first(sources: &Sources) -> Result<First, NodeError> {
         layered,
         version: 1,
         held: None,
+        models: crate::semantic::ModelStore::new(),
     })
 }
 

@@ -85,6 +85,7 @@ impl Shared {
         log: LogHandle,
         tls: Option<Arc<CertReloader>>,
         first: &openclaw_config::Gateway,
+        models: ModelStore,
     ) -> Arc<Self> {
         Arc::new(Self {
             current: ArcSwapOption::empty(),
@@ -99,7 +100,7 @@ impl Shared {
             log,
             in_flight: crate::proxy::InFlightLimit::new(),
             tls,
-            models: ModelStore::new(),
+            models,
             report: Mutex::new(Report::default()),
         })
     }

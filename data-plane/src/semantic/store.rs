@@ -47,6 +47,16 @@ impl ModelStore {
         Self::default()
     }
 
+    /// The models loaded so far, without the scorers and remote encoders, which may be tied to the
+    /// runtime that built them (an embedding task, a connection pool): for a node whose first config
+    /// was checked on a boot-time runtime, so a model directory is not loaded twice.
+    pub(crate) fn loaded_models_only(self) -> Self {
+        Self {
+            dirs: self.dirs,
+            ..Self::default()
+        }
+    }
+
     /// The scorer for `cfg` over `library`, built or re-used.
     pub(crate) fn scorer(
         &self,
@@ -387,4 +397,26 @@ fn embed_library_later(
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_handed_on_keeps_the_models_it_loaded() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("semantic/model");
+        let store = ModelStore::new();
+        let loaded = store.load_dir(&dir).unwrap();
+        let kept = store.loaded_models_only();
+        assert!(
+            Arc::ptr_eq(&loaded, &kept.load_dir(&dir).unwrap()),
+            "the model directory is not read a second time"
+        );
+        assert!(kept.memo.lock().unwrap().is_empty() && kept.remotes.lock().unwrap().is_empty());
+        assert!(
+            !Arc::ptr_eq(&loaded, &ModelStore::new().load_dir(&dir).unwrap()),
+            "a new store loads its own"
+        );
+    }
 }
