@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Proxy load benchmark: the same agent reached directly, through nginx, and through the OpenClaw data
-# plane, interleaved in one run (method: shared/research/proxy-benchmarking.md).
+# plane, interleaved in one run (method: shared/research/proxy-benchmarking.md). nginx runs twice over:
+# as a bare reverse proxy (the baseline of the targets) and as "nginx-same", configured to do the
+# gateway's per-request header work too (X-Forwarded-For/-Proto/-Host, Via both ways, an x-request-id
+# taken from the client or generated, sent to the agent and returned, a route header), so the cost of
+# that work can be told apart from the cost of the proxy itself.
 #
 #   bench/proxy.sh [--rounds 3] [--duration 10] [--warmup 2] [--connections 64] [--idle-conns 6000] [--no-build]
 #
@@ -95,6 +99,7 @@ free_port() {
 }
 AGENT_PORT=$(free_port)
 NGINX_PORT=$(free_port)
+NGINX_SAME_PORT=$(free_port)
 DP_PORT=$(free_port)
 NGINX_TLS_PORT=$(free_port)
 DP_TLS_PORT=$(free_port)
@@ -163,6 +168,26 @@ http {
             proxy_set_header Connection "";
         }
     }
+    map \$http_x_request_id \$openclaw_request_id {
+        default \$http_x_request_id;
+        "" \$request_id;
+    }
+    server {
+        listen 127.0.0.1:$NGINX_SAME_PORT;
+        location / {
+            proxy_pass http://agent;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto \$scheme;
+            proxy_set_header X-Forwarded-Host \$host;
+            proxy_set_header X-Request-ID \$openclaw_request_id;
+            proxy_set_header Via "1.1 openclaw";
+            add_header Via "1.1 openclaw" always;
+            add_header X-Request-ID \$openclaw_request_id always;
+            add_header X-OpenClaw-Route bench always;
+        }
+    }
     server {
         listen 127.0.0.1:$NGINX_TLS_PORT $NGINX_H2_LISTEN;
         $NGINX_H2_DIRECTIVE
@@ -182,6 +207,7 @@ taskset -c "$PROXY_CORE" "$NGINX_BIN" -p "$TMP/nginx" -e "$TMP/nginx/logs/error.
 NGINX_PID=$!
 PIDS+=("$NGINX_PID")
 wait_http "http://127.0.0.1:$NGINX_PORT$PATH_" "nginx"
+wait_http "http://127.0.0.1:$NGINX_SAME_PORT$PATH_" "nginx (same work)"
 wait_http "https://127.0.0.1:$NGINX_TLS_PORT$PATH_" "nginx (TLS)"
 NGINX_WORKER=$(cat "/proc/$NGINX_PID/task/$NGINX_PID/children" 2>/dev/null | awk '{print $1}')
 [[ -n "$NGINX_WORKER" ]] || { echo "cannot find the nginx worker of $NGINX_PID" >&2; exit 1; }
@@ -243,6 +269,7 @@ url_of() {
     case "$1" in
         direct) echo "http://127.0.0.1:$AGENT_PORT$PATH_" ;;
         nginx) echo "http://127.0.0.1:$NGINX_PORT$PATH_" ;;
+        nginx-same) echo "http://127.0.0.1:$NGINX_SAME_PORT$PATH_" ;;
         openclaw) echo "http://127.0.0.1:$DP_PORT$PATH_" ;;
         nginx-tls) echo "https://127.0.0.1:$NGINX_TLS_PORT$PATH_" ;;
         openclaw-tls) echo "https://127.0.0.1:$DP_TLS_PORT$PATH_" ;;
@@ -251,7 +278,7 @@ url_of() {
 pids_of() {
     case "$1" in
         direct) echo "" ;;
-        nginx|nginx-tls) echo "$NGINX_PID $NGINX_WORKER" ;;
+        nginx|nginx-same|nginx-tls) echo "$NGINX_PID $NGINX_WORKER" ;;
         openclaw) echo "$DP_PID" ;;
         openclaw-tls) echo "$DP_TLS_PID" ;;
     esac
@@ -342,7 +369,7 @@ pin() { # pid core: every thread of pid
 
 echo "throughput: ${ROUNDS} round(s) of ${WARMUP}s warm-up + ${DURATION}s wrk -t1 -c${CONNS}; proxies on core $PROXY_CORE, agent and wrk on core $LOAD_CORE" >&2
 for round in $(seq "$ROUNDS"); do
-    for target in direct nginx openclaw; do
+    for target in direct nginx nginx-same openclaw; do
         measure load "$target" "$round" "$CONNS"
     done
 done
@@ -373,7 +400,7 @@ PIDS=("${kept[@]}")
 echo "latency: wrk -t1 -c1 --latency, everything on core $LOAD_CORE" >&2
 pin "$NGINX_PID" "$LOAD_CORE"; pin "$NGINX_WORKER" "$LOAD_CORE"; pin "$DP_PID" "$LOAD_CORE"
 for round in $(seq "$ROUNDS"); do
-    for target in direct nginx openclaw; do
+    for target in direct nginx nginx-same openclaw; do
         measure c1 "$target" "$round" 1
     done
 done
@@ -444,7 +471,7 @@ def med(xs):
     return statistics.median(xs) if xs else float("nan")
 def rng(xs, fmt):
     return f"{fmt.format(min(xs))}–{fmt.format(max(xs))}" if len(xs) > 1 else ""
-targets = ["direct", "nginx", "openclaw"]
+targets = ["direct", "nginx", "nginx-same", "openclaw"]
 noisy = [r for r in rows if float(r[8]) >= 5.0]
 def fmt(x, spec):
     return "–" if math.isnan(x) else format(x, spec)
@@ -475,6 +502,9 @@ def ratio(k):
     return f"{o[k] / n[k]:.2f}" if n[k] and not math.isnan(n[k]) else "n/a"
 print(f"openclaw/nginx: req/s {ratio('rps')}, CPU µs/req {ratio('cpu')}, p50 {ratio('p50')}, p99 {ratio('p99')}, "
       f"c1 p50 {ratio('l50')}, c1 p99 {ratio('l99')}   (medians over {len(col('load', 'nginx', 3))} round(s))")
+n = m["nginx-same"]
+print(f"openclaw/nginx-same (nginx doing the same header work): req/s {ratio('rps')}, CPU µs/req {ratio('cpu')}, "
+      f"p50 {ratio('p50')}, p99 {ratio('p99')}, c1 p50 {ratio('l50')}, c1 p99 {ratio('l99')}")
 for test, what in [("https", "TLS 1.3, HTTP/1.1"), ("h2", "TLS 1.3, h2")]:
     o, n = extra[(test, "openclaw")], extra[(test, "nginx")]
     parts = [f"req/s {ratio('rps')}", f"CPU µs/req {ratio('cpu')}"]
