@@ -98,24 +98,27 @@ where
                     Ok(Some(head)) => break head,
                     Ok(None) => {}
                     Err(HeadError::TooManyHeaders) => {
-                        refuse(
+                        // Boxed, like every cold path here: a connection's future is as large as its
+                        // largest state, and these (a whole response write, a drain buffer) would
+                        // more than double every idle connection's size.
+                        Box::pin(refuse(
                             &mut io,
                             ProxyError::HeadersTooLarge(settings.max_header_size),
-                        )
+                        ))
                         .await;
                         return Ok(Ended::Closed);
                     }
                     Err(HeadError::Malformed(why)) => {
-                        refuse(&mut io, ProxyError::BadRequest(why)).await;
+                        Box::pin(refuse(&mut io, ProxyError::BadRequest(why))).await;
                         return Ok(Ended::Closed);
                     }
                 }
             }
             if buf.len() >= settings.max_head {
-                refuse(
+                Box::pin(refuse(
                     &mut io,
                     ProxyError::HeadersTooLarge(settings.max_header_size),
-                )
+                ))
                 .await;
                 return Ok(Ended::Closed);
             }
@@ -222,7 +225,7 @@ where
             if body_read {
                 let _ = io.shutdown().await;
             } else {
-                linger(&mut io).await;
+                Box::pin(linger(&mut io)).await;
             }
             return Ok(Ended::Closed);
         }
