@@ -58,148 +58,147 @@ pub(crate) enum Ended<T> {
 
 /// Serves requests on `io` until the client closes, a timeout or shutdown ends the connection, or it
 /// must be handed to hyper. `serve` answers each request.
-pub(crate) async fn serve_connection<T, S, F>(
+///
+/// A function returning an `async move` block rather than an `async fn`, whose arguments would be
+/// kept twice in the connection's future (as arguments and as the body's locals).
+pub(crate) fn serve_connection<'a, T, S, F>(
     mut io: T,
     serve: S,
     settings: Settings,
-    stop: &watch::Receiver<bool>,
-) -> io::Result<Ended<T>>
+    stop: &'a watch::Receiver<bool>,
+) -> impl Future<Output = io::Result<Ended<T>>> + 'a
 where
-    T: AsyncRead + AsyncWrite + Unpin,
-    S: Fn(Request<RequestBody>) -> F,
-    F: Future<Output = Answer>,
+    T: AsyncRead + AsyncWrite + Unpin + 'a,
+    S: Fn(Request<RequestBody>) -> F + 'a,
+    F: Future<Output = Answer> + 'a,
 {
-    let mut watch = Watchdog::new(settings, stop);
-    let mut buf = BytesMut::new();
-    let mut first = true;
-    loop {
-        if watch.closing() {
-            let _ = io.shutdown().await;
-            return Ok(Ended::Closed);
-        }
-        if buf.is_empty() {
-            // Nothing is held while the connection waits.
-            buf = BytesMut::new();
-        }
-        watch.phase = Phase::Idle(Instant::now());
-        // Where the search for the end of the head goes on: a head is parsed only once its blank line
-        // is in, so a client trickling it in small pieces costs one scan, not one parse per piece.
-        let mut scanned = 0;
-        let head = loop {
-            if first
-                && !buf.is_empty()
-                && H2_PREFACE.starts_with(&buf[..buf.len().min(H2_PREFACE.len())])
-            {
-                if buf.len() >= H2_PREFACE.len() {
-                    return Ok(Ended::HandOff(Prefixed::new(io, buf.freeze())));
-                }
-            } else if head_ends(&buf, &mut scanned) {
-                match request::parse(&mut buf) {
-                    Ok(Some(head)) => break head,
-                    Ok(None) => {}
-                    Err(HeadError::TooManyHeaders) => {
-                        // Boxed, like every cold path here: a connection's future is as large as its
-                        // largest state, and these (a whole response write, a drain buffer) would
-                        // more than double every idle connection's size.
-                        Box::pin(refuse(
-                            &mut io,
-                            ProxyError::HeadersTooLarge(settings.max_header_size),
-                        ))
-                        .await;
-                        return Ok(Ended::Closed);
-                    }
-                    Err(HeadError::Malformed(why)) => {
-                        Box::pin(refuse(&mut io, ProxyError::BadRequest(why))).await;
-                        return Ok(Ended::Closed);
-                    }
-                }
-            }
-            if buf.len() >= settings.max_head {
-                Box::pin(refuse(
-                    &mut io,
-                    ProxyError::HeadersTooLarge(settings.max_header_size),
-                ))
-                .await;
+    async move {
+        let mut watch = Watchdog::new(settings, stop);
+        let mut buf = BytesMut::new();
+        let mut first = true;
+        loop {
+            if watch.closing() {
+                let _ = io.shutdown().await;
                 return Ok(Ended::Closed);
             }
-            // Part of a head is in and more is awaited: the head's read timeout runs from now (a head
-            // that arrives in one read never needs the clock).
-            if !buf.is_empty()
-                && let Phase::Idle(_) = watch.phase
-            {
-                watch.phase = Phase::Head(Instant::now());
+            if buf.is_empty() {
+                // Nothing is held while the connection waits.
+                buf = BytesMut::new();
             }
-            // The watchdog runs only while a head is awaited: a busy connection costs it nothing.
-            let read =
-                poll_fn(
-                    |cx| match wire::poll_read(&mut io, &mut buf, wire::HEAD_SPACE, cx) {
-                        Poll::Ready(r) => Poll::Ready(Some(r)),
-                        Poll::Pending => watch.poll_expired(cx).map(|()| None),
-                    },
-                )
-                .await;
-            match read {
-                Some(Ok(0)) | None => return Ok(Ended::Closed),
-                Some(Ok(_)) => {}
-                Some(Err(e)) => return Err(e),
+            watch.phase = Phase::Idle(Instant::now());
+            // Where the search for the end of the head goes on: a head is parsed only once its blank line
+            // is in, so a client trickling it in small pieces costs one scan, not one parse per piece.
+            let mut scanned = 0;
+            let head = loop {
+                if first
+                    && !buf.is_empty()
+                    && H2_PREFACE.starts_with(&buf[..buf.len().min(H2_PREFACE.len())])
+                {
+                    if buf.len() >= H2_PREFACE.len() {
+                        return Ok(Ended::HandOff(Prefixed::new(io, buf.freeze())));
+                    }
+                } else if head_ends(&buf, &mut scanned) {
+                    match request::parse(&mut buf) {
+                        Ok(Some(head)) => break head,
+                        Ok(None) => {}
+                        Err(HeadError::TooManyHeaders) => {
+                            // Boxed, like every cold path here: a connection's future is as large as its
+                            // largest state, and these (a whole response write, a drain buffer) would
+                            // more than double every idle connection's size.
+                            Box::pin(refuse(
+                                &mut io,
+                                ProxyError::HeadersTooLarge(settings.max_header_size),
+                            ))
+                            .await;
+                            return Ok(Ended::Closed);
+                        }
+                        Err(HeadError::Malformed(why)) => {
+                            Box::pin(refuse(&mut io, ProxyError::BadRequest(why))).await;
+                            return Ok(Ended::Closed);
+                        }
+                    }
+                }
+                if buf.len() >= settings.max_head {
+                    Box::pin(refuse(
+                        &mut io,
+                        ProxyError::HeadersTooLarge(settings.max_header_size),
+                    ))
+                    .await;
+                    return Ok(Ended::Closed);
+                }
+                // Part of a head is in and more is awaited: the head's read timeout runs from now (a head
+                // that arrives in one read never needs the clock).
+                if !buf.is_empty()
+                    && let Phase::Idle(_) = watch.phase
+                {
+                    watch.phase = Phase::Head(Instant::now());
+                }
+                // The watchdog runs only while a head is awaited: a busy connection costs it nothing.
+                let read =
+                    poll_fn(
+                        |cx| match wire::poll_read(&mut io, &mut buf, wire::HEAD_SPACE, cx) {
+                            Poll::Ready(r) => Poll::Ready(Some(r)),
+                            Poll::Pending => watch.poll_expired(cx).map(|()| None),
+                        },
+                    )
+                    .await;
+                match read {
+                    Some(Ok(0)) | None => return Ok(Ended::Closed),
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => return Err(e),
+                }
+            };
+            first = false;
+            // Moved out whole, never borrowed: a local that is borrowed or partly moved keeps its room in
+            // the connection's future across every later wait (and so in every idle connection).
+            let Head {
+                method,
+                uri,
+                version,
+                headers,
+                body: mut decoder,
+                keep_alive,
+                expects_continue,
+                takes_trailers,
+                switches,
+                raw,
+            } = head;
+            if switches {
+                let mut replay = BytesMut::from(raw);
+                replay.extend_from_slice(&buf);
+                return Ok(Ended::HandOff(Prefixed::new(io, replay.freeze())));
             }
-        };
-        first = false;
-        if head.switches {
-            let mut replay = BytesMut::from(head.raw);
-            replay.extend_from_slice(&buf);
-            return Ok(Ended::HandOff(Prefixed::new(io, replay.freeze())));
-        }
-        let Head {
-            method,
-            uri,
-            version,
-            headers,
-            body: mut decoder,
-            keep_alive,
-            expects_continue,
-            takes_trailers,
-            ..
-        } = head;
-        let head_request = method == http::Method::HEAD;
-        let whole = match decoder.remaining() {
-            Some(0) => Some(Bytes::new()),
-            Some(n) if buf.len() as u64 >= n => Some(
-                buf.split_to(usize::try_from(n).unwrap_or(usize::MAX))
-                    .freeze(),
-            ),
-            _ => None,
-        };
-        let complete = whole.is_some();
-        let (body, feed) = match whole {
-            Some(b) => (RequestBody::Whole(Some(b)), None),
-            None => {
-                let (tx, first_read, body) = RequestBody::channel(decoder.remaining());
-                // `100 Continue` only once the handler reads the body: a request it refuses first
-                // (auth, size, no route) is answered without inviting the body.
-                let invite = expects_continue.then_some(first_read);
-                (body, Some((tx, invite)))
-            }
-        };
-        let mut req = Request::new(body);
-        *req.method_mut() = method;
-        *req.uri_mut() = uri;
-        *req.version_mut() = version;
-        *req.headers_mut() = headers;
-        let mut responding = pin!(serve(req));
-        let mut answered = None;
-        let mut fed = None;
-        if let Some((tx, invite)) = feed {
-            let feeding = pin!(feed_body(&mut io, &mut buf, &mut decoder, tx, invite));
-            tokio::select! {
-                resp = responding.as_mut() => answered = Some(resp),
-                done = feeding => fed = Some(done),
-            }
-        }
-        let resp = match answered {
-            Some(resp) => resp,
-            // The request is all in: a client that goes away now takes its request with it.
-            None if complete || fed == Some(true) => {
+            drop(raw);
+            let head_request = method == http::Method::HEAD;
+            let (body, feed) = match decoder.remaining() {
+                Some(0) => (RequestBody::Whole(Some(Bytes::new())), None),
+                Some(n) if buf.len() as u64 >= n => {
+                    let whole = buf.split_to(usize::try_from(n).unwrap_or(usize::MAX));
+                    (RequestBody::Whole(Some(whole.freeze())), None)
+                }
+                remaining => {
+                    let (tx, first_read, body) = RequestBody::channel(remaining);
+                    // `100 Continue` only once the handler reads the body: a request it refuses first
+                    // (auth, size, no route) is answered without inviting the body.
+                    let invite = expects_continue.then_some(first_read);
+                    (body, Some((tx, invite)))
+                }
+            };
+            let complete = feed.is_none();
+            let mut responding = pin!(serve(request(method, uri, version, headers, body)));
+            let mut fed = None;
+            let resp = 'answer: {
+                if let Some((tx, invite)) = feed {
+                    let feeding = pin!(feed_body(&mut io, &mut buf, &mut decoder, tx, invite));
+                    tokio::select! {
+                        resp = responding.as_mut() => break 'answer resp,
+                        done = feeding => fed = Some(done),
+                    }
+                }
+                if !complete && fed != Some(true) {
+                    break 'answer responding.as_mut().await;
+                }
+                // The request is all in: a client that goes away now takes its request with it.
                 match answer_or_hangup(&mut io, &mut buf, responding, settings.max_head).await {
                     Some(resp) => resp,
                     None => {
@@ -207,29 +206,45 @@ where
                         return Ok(Ended::Closed);
                     }
                 }
+            };
+            // The response may win the race against the feeder seeing the body's end.
+            let body_read = complete
+                || fed == Some(true)
+                || (decoder.settle(&mut buf).is_ok() && decoder.is_done());
+            // A body not read to its end leaves its rest on the connection: it closes after the response.
+            let how = Answering {
+                version,
+                head_request,
+                takes_trailers,
+                closing: watch.closing() || !keep_alive || !body_read,
+            };
+            if !response::write(&mut io, resp, how).await? {
+                if body_read {
+                    let _ = io.shutdown().await;
+                } else {
+                    Box::pin(linger(&mut io)).await;
+                }
+                return Ok(Ended::Closed);
             }
-            None => responding.await,
-        };
-        // The response may win the race against the feeder seeing the body's end.
-        let body_read = complete
-            || fed == Some(true)
-            || (decoder.settle(&mut buf).is_ok() && decoder.is_done());
-        // A body not read to its end leaves its rest on the connection: it closes after the response.
-        let how = Answering {
-            version,
-            head_request,
-            takes_trailers,
-            closing: watch.closing() || !keep_alive || !body_read,
-        };
-        if !response::write(&mut io, resp, how).await? {
-            if body_read {
-                let _ = io.shutdown().await;
-            } else {
-                Box::pin(linger(&mut io)).await;
-            }
-            return Ok(Ended::Closed);
         }
     }
+}
+
+/// The request handed to the handler (built here, not in the connection's future, so that future keeps
+/// no room for it).
+fn request(
+    method: http::Method,
+    uri: http::Uri,
+    version: http::Version,
+    headers: HeaderMap,
+    body: RequestBody,
+) -> Request<RequestBody> {
+    let mut req = Request::new(body);
+    *req.method_mut() = method;
+    *req.uri_mut() = uri;
+    *req.version_mut() = version;
+    *req.headers_mut() = headers;
+    req
 }
 
 /// Where a connection is, for its watchdog.
