@@ -3,7 +3,7 @@
 //! each chunk of a stream (SSE) is written as soon as it arrives.
 
 use std::cell::RefCell;
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
 use std::io;
 use std::pin::Pin;
 use std::task::Poll;
@@ -15,6 +15,7 @@ use http::{HeaderMap, StatusCode, Version};
 use hyper::body::Body;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
+use crate::proxy::body::ProxyBody;
 use crate::proxy::h1_head;
 use crate::proxy::raw_fields::{Answer, RawFields};
 use crate::proxy::wire::write_two;
@@ -42,20 +43,40 @@ enum Framing {
 
 /// Writes `resp` to `io` and flushes it (TLS keeps records buffered until flushed). `Ok(true)` when
 /// the connection may carry another request.
-pub(crate) async fn write<T>(io: &mut T, answer: Answer, how: Answering) -> io::Result<bool>
+///
+/// The head is encoded when this is called, so the returned future (which lives in the connection's)
+/// keeps only the body and the encoded head, not the response.
+pub(crate) fn write<'a, T>(
+    io: &'a mut T,
+    answer: Answer,
+    how: Answering,
+) -> impl Future<Output = io::Result<bool>> + 'a
 where
     T: AsyncWrite + Unpin,
 {
-    let keep = write_unflushed(io, answer, how).await;
-    io.flush().await?;
-    keep
+    let prepared = prepare(answer, how);
+    async move {
+        let keep = match prepared {
+            Ok(out) => write_out(io, out, how.takes_trailers).await,
+            Err(e) => Err(e),
+        };
+        io.flush().await?;
+        keep
+    }
 }
 
-async fn write_unflushed<T>(io: &mut T, answer: Answer, how: Answering) -> io::Result<bool>
-where
-    T: AsyncWrite + Unpin,
-{
-    let (parts, mut body) = answer.resp.into_parts();
+/// A response made ready to write: its body, its encoded head, how the body is framed, and whether
+/// the connection closes after it.
+struct Outgoing {
+    body: ProxyBody,
+    head: BytesMut,
+    framing: Framing,
+    closing: bool,
+}
+
+fn prepare(answer: Answer, how: Answering) -> io::Result<Outgoing> {
+    let Answer { resp, fields } = answer;
+    let (parts, body) = resp.into_parts();
     let status = parts.status;
     // A 1xx here is an agent's switch the client did not ask for (interim ones never get this far).
     if status.is_informational() {
@@ -82,10 +103,28 @@ where
         &mut head,
         how.version,
         status,
-        (&parts.headers, answer.fields.as_ref()),
+        (&parts.headers, fields.as_ref()),
         framing,
         closing,
     );
+    Ok(Outgoing {
+        body,
+        head,
+        framing,
+        closing,
+    })
+}
+
+async fn write_out<T>(io: &mut T, out: Outgoing, takes_trailers: bool) -> io::Result<bool>
+where
+    T: AsyncWrite + Unpin,
+{
+    let Outgoing {
+        mut body,
+        mut head,
+        framing,
+        closing,
+    } = out;
     if framing == Framing::None || body.is_end_stream() {
         if matches!(framing, Framing::Length(n) if n > 0) {
             return Err(io::Error::other("response body ended before its length"));
@@ -172,7 +211,7 @@ where
     }
     if framing == Framing::Chunked {
         let mut last = BytesMut::from(&b"0\r\n"[..]);
-        if let Some(t) = pending_trailers.filter(|_| how.takes_trailers) {
+        if let Some(t) = pending_trailers.filter(|_| takes_trailers) {
             h1_head::write(&mut last, &t, |_| false);
         }
         last.put_slice(b"\r\n");
@@ -285,7 +324,7 @@ fn put_http_date(dst: &mut BytesMut) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proxy::body::{ProxyBody, full};
+    use crate::proxy::body::full;
     use bytes::Bytes;
     use http::Response;
 
