@@ -61,6 +61,7 @@ pub(crate) enum Ended<T> {
 ///
 /// A function returning an `async move` block rather than an `async fn`, whose arguments would be
 /// kept twice in the connection's future (as arguments and as the body's locals).
+#[allow(clippy::manual_async_fn)] // On purpose: see above.
 pub(crate) fn serve_connection<'a, T, S, F>(
     mut io: T,
     serve: S,
