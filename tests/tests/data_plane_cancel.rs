@@ -16,7 +16,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use openclaw_e2e::DataPlane;
 use serde_json::json;
 
-/// An agent that answers `/fast` at once and holds `/slow` requests unanswered (for up to a minute).
+/// An agent that answers `/fast` at once and holds `/slow` requests unanswered (for up to a
+/// minute).
 struct HoldingAgent {
     url: String,
     /// `/slow` requests received.
@@ -94,7 +95,8 @@ fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
 }
 
 /// The request held by the agent has the only place; once its client is gone (`leave`), the agent's
-/// connection is closed, the place is free, and the request is counted once as a `client_closed` 4xx.
+/// connection is closed, the place is free, and the request is counted once as a `client_closed`
+/// 4xx.
 fn assert_leaving_ends_the_call(dp: &DataPlane, agent: &HoldingAgent, leave: impl FnOnce()) {
     wait_for("the agent holds the request", || {
         agent.held.load(Ordering::SeqCst) == 1

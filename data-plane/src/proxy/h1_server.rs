@@ -1,7 +1,7 @@
 //! Our own HTTP/1.1 server connection for plain-TCP clients: requests are parsed into `http` types
-//! without copying, a body that came with its head is handed over whole, and nothing is held while the
-//! connection idles (no read or write buffer, no per-request timer), so an idle keep-alive client costs
-//! little more than its task and socket.
+//! without copying, a body that came with its head is handed over whole, and nothing is held while
+//! the connection idles (no read or write buffer, no per-request timer), so an idle keep-alive
+//! client costs little more than its task and socket.
 //!
 //! What it does not serve itself it hands to hyper with the bytes read so far: HTTP/2 with prior
 //! knowledge (h2c) and protocol switches (WebSocket `Upgrade`, `CONNECT`), which hyper owns.
@@ -56,8 +56,8 @@ pub(crate) enum Ended<T> {
     HandOff(Prefixed<T>),
 }
 
-/// Serves requests on `io` until the client closes, a timeout or shutdown ends the connection, or it
-/// must be handed to hyper. `serve` answers each request.
+/// Serves requests on `io` until the client closes, a timeout or shutdown ends the connection, or
+/// it must be handed to hyper. `serve` answers each request.
 ///
 /// A function returning an `async move` block rather than an `async fn`, whose arguments would be
 /// kept twice in the connection's future (as arguments and as the body's locals).
@@ -87,8 +87,9 @@ where
                 buf = BytesMut::new();
             }
             watch.phase = Phase::Idle(Instant::now());
-            // Where the search for the end of the head goes on: a head is parsed only once its blank line
-            // is in, so a client trickling it in small pieces costs one scan, not one parse per piece.
+            // Where the search for the end of the head goes on: a head is parsed only once its
+            // blank line is in, so a client trickling it in small pieces costs one scan, not one
+            // parse per piece.
             let mut scanned = 0;
             let head = loop {
                 if first
@@ -103,9 +104,9 @@ where
                         Ok(Some(head)) => break head,
                         Ok(None) => {}
                         Err(HeadError::TooManyHeaders) => {
-                            // Boxed, like every cold path here: a connection's future is as large as its
-                            // largest state, and these (a whole response write, a drain buffer) would
-                            // more than double every idle connection's size.
+                            // Boxed, like every cold path here: a connection's future is as large
+                            // as its largest state, and these (a whole response write, a drain
+                            // buffer) would more than double every idle connection's size.
                             Box::pin(refuse(
                                 &mut io,
                                 ProxyError::HeadersTooLarge(settings.max_header_size),
@@ -127,14 +128,15 @@ where
                     .await;
                     return Ok(Ended::Closed);
                 }
-                // Part of a head is in and more is awaited: the head's read timeout runs from now (a head
-                // that arrives in one read never needs the clock).
+                // Part of a head is in and more is awaited: the head's read timeout runs from now
+                // (a head that arrives in one read never needs the clock).
                 if !buf.is_empty()
                     && let Phase::Idle(_) = watch.phase
                 {
                     watch.phase = Phase::Head(Instant::now());
                 }
-                // The watchdog runs only while a head is awaited: a busy connection costs it nothing.
+                // The watchdog runs only while a head is awaited: a busy connection costs it
+                // nothing.
                 let read =
                     poll_fn(
                         |cx| match wire::poll_read(&mut io, &mut buf, wire::HEAD_SPACE, cx) {
@@ -150,8 +152,9 @@ where
                 }
             };
             first = false;
-            // Moved out whole, never borrowed: a local that is borrowed or partly moved keeps its room in
-            // the connection's future across every later wait (and so in every idle connection).
+            // Moved out whole, never borrowed: a local that is borrowed or partly moved keeps its
+            // room in the connection's future across every later wait (and so in every idle
+            // connection).
             let Head {
                 method,
                 uri,
@@ -179,8 +182,8 @@ where
                 }
                 remaining => {
                     let (tx, first_read, body) = RequestBody::channel(remaining);
-                    // `100 Continue` only once the handler reads the body: a request it refuses first
-                    // (auth, size, no route) is answered without inviting the body.
+                    // `100 Continue` only once the handler reads the body: a request it refuses
+                    // first (auth, size, no route) is answered without inviting the body.
                     let invite = expects_continue.then_some(first_read);
                     (body, Some((tx, invite)))
                 }
@@ -212,7 +215,8 @@ where
             let body_read = complete
                 || fed == Some(true)
                 || (decoder.settle(&mut buf).is_ok() && decoder.is_done());
-            // A body not read to its end leaves its rest on the connection: it closes after the response.
+            // A body not read to its end leaves its rest on the connection: it closes after the
+            // response.
             let how = Answering {
                 version,
                 head_request,
@@ -231,8 +235,8 @@ where
     }
 }
 
-/// The request handed to the handler (built here, not in the connection's future, so that future keeps
-/// no room for it).
+/// The request handed to the handler (built here, not in the connection's future, so that future
+/// keeps no room for it).
 fn request(
     method: http::Method,
     uri: http::Uri,
@@ -376,10 +380,10 @@ async fn answer_or_hangup<T: AsyncRead + Unpin>(
     .await
 }
 
-/// Reads a streamed request body off the connection into the handler's channel; true when it was read
-/// to its end (false when the client broke off, or the handler stopped reading it). With `invite`
-/// (the client expects `100 Continue`), the body is invited once the handler first reads it, and not
-/// at all when it never does.
+/// Reads a streamed request body off the connection into the handler's channel; true when it was
+/// read to its end (false when the client broke off, or the handler stopped reading it). With
+/// `invite` (the client expects `100 Continue`), the body is invited once the handler first reads
+/// it, and not at all when it never does.
 async fn feed_body<T: AsyncRead + AsyncWrite + Unpin>(
     io: &mut T,
     buf: &mut BytesMut,
@@ -449,8 +453,8 @@ async fn refuse<T: AsyncRead + AsyncWrite + Unpin>(io: &mut T, e: ProxyError) {
 }
 
 /// Closes after a response while the client may still be sending: our side is shut first and what
-/// arrives is read and dropped for a moment, so the close does not become a reset that could destroy
-/// the response before the client reads it.
+/// arrives is read and dropped for a moment, so the close does not become a reset that could
+/// destroy the response before the client reads it.
 async fn linger<T: AsyncRead + AsyncWrite + Unpin>(io: &mut T) {
     const MAX: usize = 256 * 1024;
     let _ = io.shutdown().await;

@@ -1,6 +1,7 @@
-//! What outlives a config swap on the semantic side: loaded `model2vec` models (reloaded when their file
-//! changes), `openai` clients with their embedding caches, and built scorers — utterance vectors and
-//! calibrations — for the last few libraries, so re-applying a config does not re-encode anything.
+//! What outlives a config swap on the semantic side: loaded `model2vec` models (reloaded when their
+//! file changes), `openai` clients with their embedding caches, and built scorers — utterance
+//! vectors and calibrations — for the last few libraries, so re-applying a config does not
+//! re-encode anything.
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -48,8 +49,8 @@ impl ModelStore {
     }
 
     /// The models loaded so far, without the scorers and remote encoders, which may be tied to the
-    /// runtime that built them (an embedding task, a connection pool): for a node whose first config
-    /// was checked on a boot-time runtime, so a model directory is not loaded twice.
+    /// runtime that built them (an embedding task, a connection pool): for a node whose first
+    /// config was checked on a boot-time runtime, so a model directory is not loaded twice.
     pub(crate) fn loaded_models_only(self) -> Self {
         Self {
             dirs: self.dirs,
@@ -310,8 +311,8 @@ fn hybrid(
 }
 
 /// Fits a calibration of `category score − off-topic score` on the library itself, each text scored
-/// against all (`row_of(i)`) with itself left out: utterances against their own category are in-domain,
-/// off-topic requests against their best category are out of domain.
+/// against all (`row_of(i)`) with itself left out: utterances against their own category are
+/// in-domain, off-topic requests against their best category are out of domain.
 fn calibrate(row_of: impl Fn(usize) -> Vec<f32>, n: usize, shape: &Shape<'_>) -> Calibration {
     let k = shape.top_k;
     let none = &shape.none;
@@ -342,8 +343,8 @@ fn calibrate(row_of: impl Fn(usize) -> Vec<f32>, n: usize, shape: &Shape<'_>) ->
     Calibration::fit(&positives, &negatives).unwrap_or(UNCALIBRATED)
 }
 
-/// Embeds the library with the remote encoder in the background, retrying with backoff while the index
-/// that wants it is alive; the index answers with its fallback until then.
+/// Embeds the library with the remote encoder in the background, retrying with backoff while the
+/// index that wants it is alive; the index answers with its fallback until then.
 fn embed_library_later(
     remote: Arc<RemoteEncoder>,
     space: Weak<OnceLock<Dense>>,

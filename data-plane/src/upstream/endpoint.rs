@@ -114,8 +114,9 @@ impl Endpoint {
         }
     }
 
-    /// Parses an agent's configured endpoint: an `http` URL with a host (`https` is refused until the
-    /// gateway speaks TLS to agents, so a node NACKs it rather than answering 502 to every request).
+    /// Parses an agent's configured endpoint: an `http` URL with a host (`https` is refused until
+    /// the gateway speaks TLS to agents, so a node NACKs it rather than answering 502 to every
+    /// request).
     pub(super) fn parse_url(agent: &str, endpoint: &str) -> Result<Uri, UpstreamError> {
         let invalid = |reason: String| UpstreamError::InvalidEndpoint {
             agent: agent.to_owned(),

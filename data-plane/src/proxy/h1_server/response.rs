@@ -1,6 +1,6 @@
-//! Writing a response to an HTTP/1.1 client: the head (with `Date`), then the body as it comes, with
-//! a length, chunked, or (HTTP/1.0 clients) until close. A whole small response goes out in one write;
-//! each chunk of a stream (SSE) is written as soon as it arrives.
+//! Writing a response to an HTTP/1.1 client: the head (with `Date`), then the body as it comes,
+//! with a length, chunked, or (HTTP/1.0 clients) until close. A whole small response goes out in
+//! one write; each chunk of a stream (SSE) is written as soon as it arrives.
 
 use std::cell::RefCell;
 use std::future::{Future, poll_fn};
@@ -44,8 +44,8 @@ enum Framing {
 /// Writes `resp` to `io` and flushes it (TLS keeps records buffered until flushed). `Ok(true)` when
 /// the connection may carry another request.
 ///
-/// The head is encoded when this is called, so the returned future (which lives in the connection's)
-/// keeps only the body and the encoded head, not the response.
+/// The head is encoded when this is called, so the returned future (which lives in the
+/// connection's) keeps only the body and the encoded head, not the response.
 pub(crate) fn write<'a, T>(
     io: &'a mut T,
     answer: Answer,
