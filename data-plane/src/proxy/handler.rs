@@ -1,6 +1,6 @@
 //! One request, start to end: head size → CORS → load shedding → body size → route → authenticate →
-//! agent override → pick an endpoint → forward (falling back when the target is down) → access log and
-//! metrics. The stages before routing live in their own files and are composed in [`admit`].
+//! agent override → pick an endpoint → forward (falling back when the target is down) → access log
+//! and metrics. The stages before routing live in their own files and are composed in [`admit`].
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -58,7 +58,8 @@ impl Conn {
     }
 }
 
-/// The request body as the pipeline holds it: untouched (but size-limited), or partly or wholly read.
+/// The request body as the pipeline holds it: untouched (but size-limited), or partly or wholly
+/// read.
 enum ReqBody {
     Untouched(ProxyBody),
     Peeked(Peeked),
@@ -74,57 +75,71 @@ struct Outcome<'t> {
 }
 
 /// Serves one request.
-pub(crate) async fn handle<B>(shared: Arc<Shared>, conn: Conn, req: Request<B>) -> Answer
+///
+/// Functions returning `async move` blocks rather than `async fn`s here, whose arguments would be
+/// kept twice in the request's future (boxed and moved once per request).
+#[allow(clippy::manual_async_fn)] // On purpose: see above.
+pub(crate) fn handle<B>(
+    shared: Arc<Shared>,
+    conn: Conn,
+    req: Request<B>,
+) -> impl Future<Output = Answer>
 where
     B: Body<Data = Bytes> + Send + Sync + Unpin + 'static,
     B::Error: Into<BoxError>,
 {
-    let started = Instant::now();
-    let table = shared.current.load_full();
-    if let Some(resp) = endpoints::answer(&shared, table.as_deref(), &req) {
-        return Answer::from_response(resp);
-    }
-    let mut record = Record {
-        shared: &shared,
-        peer: conn.peer,
-        started,
-        request_id: headers::request_id(req.headers()),
-        method: req.method().clone(),
-        // A clone shares the request's bytes: no copy for the access log's path.
-        uri: req.uri().clone(),
-        route: NO_ROUTE,
-        said: false,
-    };
-    let mut allow_origin = None;
-    let outcome = match &table {
-        None => fail(NO_ROUTE, None, ProxyError::NotReady),
-        Some(t) => admit(t, &conn, req, &mut record, &mut allow_origin).await,
-    };
-    let rid = &record.request_id;
-    let mut resp = match outcome.result {
-        Ok(r) => r,
-        Err(e) => {
-            shared.metrics.error(e.kind());
-            if matches!(e, ProxyError::Connect(_) | ProxyError::Upstream(..)) {
-                tracing::warn!(error = %e, request_id = rid.to_str().unwrap_or(""), "upstream failure");
+    async move {
+        let started = Instant::now();
+        let table = shared.current.load_full();
+        if let Some(resp) = endpoints::answer(&shared, table.as_deref(), &req) {
+            return Answer::from_response(resp);
+        }
+        let mut record = Record {
+            shared: &shared,
+            peer: conn.peer,
+            started,
+            request_id: headers::request_id(req.headers()),
+            method: req.method().clone(),
+            // A clone shares the request's bytes: no copy for the access log's path.
+            uri: req.uri().clone(),
+            route: NO_ROUTE,
+            said: false,
+        };
+        let mut allow_origin = None;
+        let outcome = match &table {
+            None => fail(NO_ROUTE, None, ProxyError::NotReady),
+            Some(t) => admit(t, &conn, req, &mut record, &mut allow_origin).await,
+        };
+        let rid = &record.request_id;
+        let mut resp = match outcome.result {
+            Ok(r) => r,
+            Err(e) => {
+                shared.metrics.error(e.kind());
+                if matches!(e, ProxyError::Connect(_) | ProxyError::Upstream(..)) {
+                    tracing::warn!(
+                        error = %e,
+                        request_id = rid.to_str().unwrap_or(""),
+                        "upstream failure",
+                    );
+                }
+                e.into_response(rid)
             }
-            e.into_response(rid)
+        };
+        let mut fields = outcome.fields;
+        // Errors too: a browser reads the gateway's JSON error only with the allow-origin header.
+        if let Some(v) = allow_origin {
+            match &mut fields {
+                Some(f) => f.allow_origin = Some(v),
+                None => cors::mark(resp.headers_mut(), v),
+            }
         }
-    };
-    let mut fields = outcome.fields;
-    // Errors too: a browser reads the gateway's JSON error only with the allow-origin header.
-    if let Some(v) = allow_origin {
-        match &mut fields {
-            Some(f) => f.allow_origin = Some(v),
-            None => cors::mark(resp.headers_mut(), v),
-        }
+        record.route = outcome.route;
+        record.say(
+            resp.status().as_u16(),
+            outcome.agent.as_ref().map_or("", |e| e.agent_id()),
+        );
+        Answer { resp, fields }
     }
-    record.route = outcome.route;
-    record.say(
-        resp.status().as_u16(),
-        outcome.agent.as_ref().map_or("", |e| e.agent_id()),
-    );
-    Answer { resp, fields }
 }
 
 /// The access log line and metrics of a request, said once it is answered; or, when its client goes
@@ -176,61 +191,65 @@ impl Drop for Record<'_> {
 /// The stages before routing, each answering the request itself when it must: the head size (431),
 /// CORS (preflights; `allow_origin` learns the value for the response), load shedding (503) and a
 /// declared body size (413). Then the proxy.
-async fn admit<'t, B>(
+#[allow(clippy::manual_async_fn)] // As `handle`.
+fn admit<'t, B>(
     t: &'t Compiled,
     conn: &Conn,
     req: Request<B>,
     record: &mut Record<'t>,
     allow_origin: &mut Option<HeaderValue>,
-) -> Outcome<'t>
+) -> impl Future<Output = Outcome<'t>>
 where
     B: Body<Data = Bytes> + Send + Sync + Unpin + 'static,
     B::Error: Into<BoxError>,
 {
-    let (shared, rid) = (record.shared, &record.request_id);
-    let size = &t.gateway.http.limits;
-    if let Err(e) = limits::check_head(&req, size.max_header_size.bytes()) {
-        return fail(NO_ROUTE, None, e);
-    }
-    if let Some(policy) = &t.cors {
-        match policy.check(req.method(), req.headers(), rid) {
-            CorsCheck::Preflight(result) => {
-                return Outcome {
-                    route: NO_ROUTE,
-                    agent: None,
-                    result,
-                    fields: None,
-                };
+    async move {
+        let (shared, rid) = (record.shared, &record.request_id);
+        let size = &t.gateway.http.limits;
+        if let Err(e) = limits::check_head(&req, size.max_header_size.bytes()) {
+            return fail(NO_ROUTE, None, e);
+        }
+        if let Some(policy) = &t.cors {
+            match policy.check(req.method(), req.headers(), rid) {
+                CorsCheck::Preflight(result) => {
+                    return Outcome {
+                        route: NO_ROUTE,
+                        agent: None,
+                        result,
+                        fields: None,
+                    };
+                }
+                CorsCheck::Actual(v) => *allow_origin = v,
             }
-            CorsCheck::Actual(v) => *allow_origin = v,
         }
+        let in_flight = match shared
+            .in_flight
+            .try_acquire(t.gateway.performance.max_concurrent_requests)
+        {
+            Some(g) => Some(g),
+            None => {
+                shared.metrics.shed();
+                return fail(NO_ROUTE, None, ProxyError::Overloaded);
+            }
+        };
+        let (parts, body) = req.into_parts();
+        // A gRPC stream may rightly be quiet from the client's side while the server streams: its
+        // body reads are not timed.
+        let grpc = parts
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
+        let read_timeout = (!grpc).then(|| t.gateway.http.timeouts.read.get());
+        let body = match limits::limit_body(body, size.max_body_size.bytes(), read_timeout) {
+            Ok(b) => b,
+            Err(e) => return fail(NO_ROUTE, None, e),
+        };
+        proxy(t, conn, parts, body, in_flight, record).await
     }
-    let in_flight = match shared
-        .in_flight
-        .try_acquire(t.gateway.performance.max_concurrent_requests)
-    {
-        Some(g) => Some(g),
-        None => {
-            shared.metrics.shed();
-            return fail(NO_ROUTE, None, ProxyError::Overloaded);
-        }
-    };
-    let (parts, body) = req.into_parts();
-    // A gRPC stream may rightly be quiet from the client's side while the server streams: its body
-    // reads are not timed.
-    let grpc = parts
-        .headers
-        .get(http::header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
-    let read_timeout = (!grpc).then(|| t.gateway.http.timeouts.read.get());
-    let body = match limits::limit_body(body, size.max_body_size.bytes(), read_timeout) {
-        Ok(b) => b,
-        Err(e) => return fail(NO_ROUTE, None, e),
-    };
-    proxy(t, conn, parts, body, in_flight, record).await
 }
 
-async fn proxy<'t>(
+#[allow(clippy::manual_async_fn)] // As `handle`.
+fn proxy<'t>(
     t: &'t Compiled,
     conn: &Conn,
     mut parts: http::request::Parts,
@@ -239,184 +258,199 @@ async fn proxy<'t>(
     mut in_flight: Option<InFlightGuard>,
     // Learns the matched rule, for the log line of a request whose client goes away.
     record: &mut Record<'t>,
-) -> Outcome<'t> {
-    let (shared, rid) = (record.shared, &record.request_id);
-    let mut body = ReqBody::Untouched(body);
-    let info = RequestInfo {
-        method: &parts.method,
-        path: parts.uri.path(),
-        headers: &parts.headers,
-    };
-    let mut decision = t.routes.route(&info, None);
-    if matches!(decision, Decision::NeedsText) {
-        let scores = match semantic_scores(shared, t, &parts.headers, &mut body).await {
-            Ok(s) => s,
-            Err(e) => return fail(NO_ROUTE, None, e),
+) -> impl Future<Output = Outcome<'t>> {
+    async move {
+        let (shared, rid) = (record.shared, &record.request_id);
+        let mut body = ReqBody::Untouched(body);
+        let info = RequestInfo {
+            method: &parts.method,
+            path: parts.uri.path(),
+            headers: &parts.headers,
         };
-        decision = t.routes.route(&info, Some(&scores));
-        trace_semantic(t, &info, &scores, rid);
-    }
-    let rule = match decision {
-        Decision::Matched { rule, .. } => rule,
-        Decision::NeedsText | Decision::NoRoute => {
-            return fail(
-                NO_ROUTE,
-                None,
-                ProxyError::NoRoute(parts.uri.path().to_string()),
-            );
+        let mut decision = t.routes.route(&info, None);
+        if matches!(decision, Decision::NeedsText) {
+            let scores = match semantic_scores(shared, t, &parts.headers, &mut body).await {
+                Ok(s) => s,
+                Err(e) => return fail(NO_ROUTE, None, e),
+            };
+            decision = t.routes.route(&info, Some(&scores));
+            trace_semantic(t, &info, &scores, rid);
         }
-    };
-    record.route = &rule.name;
-    if rule.requires_auth && !authorized(t, &parts.headers) {
-        return fail(&rule.name, None, ProxyError::Unauthorized);
-    }
-    let chosen = match choose(t, rule, &parts.headers, &mut body).await {
-        Ok(c) => c,
-        Err(e) => return fail(&rule.name, None, e),
-    };
-    // A rule with a fallback keeps small bodies, so a refused connection can be retried elsewhere.
-    let replay = if rule.fallback.is_some() {
-        // An error here must end the request: `peek` has already taken the body.
-        match peek(&mut body).await {
-            Ok(b) => b,
-            Err(e) => return fail(&rule.name, None, e),
-        }
-    } else {
-        None
-    };
-    let path_and_query = parts
-        .uri
-        .path_and_query()
-        .cloned()
-        .unwrap_or_else(|| PathAndQuery::from_static("/"));
-    // A WebSocket (or other HTTP/1.1 upgrade) request keeps its upgrade headers towards the agent.
-    let upgrade = upgrade::requested(&parts.headers);
-    let mut client_upgrade = upgrade
-        .as_ref()
-        .and_then(|_| parts.extensions.remove::<hyper::upgrade::OnUpgrade>());
-    let mut ep = chosen;
-    let mut body = Some(into_body(body));
-    for attempt in 0..2 {
-        let upstream_body = match (attempt, body.take(), &replay) {
-            (0, Some(b), _) => b,
-            (_, _, Some(bytes)) => full(bytes.clone()),
-            _ => break,
-        };
-        let uri = match ep.uri_for_parsed(&path_and_query) {
-            Ok(u) => u,
-            Err(e) => {
-                let agent = ep.agent_id().to_string();
+        let rule = match decision {
+            Decision::Matched { rule, .. } => rule,
+            Decision::NeedsText | Decision::NoRoute => {
                 return fail(
-                    &rule.name,
-                    Some(ep),
-                    ProxyError::Upstream(agent, e.to_string()),
+                    NO_ROUTE,
+                    None,
+                    ProxyError::NoRoute(parts.uri.path().to_string()),
                 );
             }
         };
-        // Only a retry needs the headers again; otherwise they move instead of being copied.
-        let headers = if replay.is_some() {
-            parts.headers.clone()
-        } else {
-            std::mem::take(&mut parts.headers)
+        record.route = &rule.name;
+        if rule.requires_auth && !authorized(t, &parts.headers) {
+            return fail(&rule.name, None, ProxyError::Unauthorized);
+        }
+        let chosen = match choose(t, rule, &parts.headers, &mut body).await {
+            Ok(c) => c,
+            Err(e) => return fail(&rule.name, None, e),
         };
-        // In a block, so the request's slot is not kept in this future while the agent answers.
-        let sent = {
-            let mut upstream_req = build_request(&parts, headers, uri, upstream_body);
-            if let Some(protocol) = &upgrade {
-                upgrade::restore(upstream_req.headers_mut(), protocol);
+        // A rule with a fallback keeps small bodies, so a refused connection can be retried
+        // elsewhere.
+        let replay = if rule.fallback.is_some() {
+            // An error here must end the request: `peek` has already taken the body.
+            match peek(&mut body).await {
+                Ok(b) => b,
+                Err(e) => return fail(&rule.name, None, e),
             }
-            let forward = headers::Forwarding {
-                request_id: rid.clone(),
-                client_ip: conn.peer_ip.clone(),
-                https: conn.scheme == "https",
-                upstream_host: ep.host_header().cloned(),
-            };
-            shared.client.load().request(upstream_req, forward)
+        } else {
+            None
         };
-        let guard = ep.begin();
-        match sent.await {
-            Ok(resp) => {
-                ep.mark_success();
-                let (mut rparts, mut rbody) = resp.into_parts();
-                // An HTTP/1.1 agent's fields stay as received, with the gateway's beside them.
-                let fields = rbody.take_fields().map(|mut f| {
-                    f.request_id = Some(rid.clone());
-                    f.route.clone_from(&rule.route_header);
-                    f
-                });
-                if let Some(protocol) = &upgrade
-                    && rparts.status == http::StatusCode::SWITCHING_PROTOCOLS
-                {
-                    let upstream = rbody.into_upgraded();
-                    match fields {
-                        Some(f) => f.into_map(&mut rparts.headers),
-                        None => headers::to_client(
+        let path_and_query = parts
+            .uri
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/"));
+        // A WebSocket (or other HTTP/1.1 upgrade) request keeps its upgrade headers towards the
+        // agent.
+        let upgrade = upgrade::requested(&parts.headers);
+        let mut client_upgrade = upgrade
+            .as_ref()
+            .and_then(|_| parts.extensions.remove::<hyper::upgrade::OnUpgrade>());
+        let mut ep = chosen;
+        let mut body = Some(into_body(body));
+        for attempt in 0..2 {
+            let upstream_body = match (attempt, body.take(), &replay) {
+                (0, Some(b), _) => b,
+                (_, _, Some(bytes)) => full(bytes.clone()),
+                _ => break,
+            };
+            let uri = match ep.uri_for_parsed(&path_and_query) {
+                Ok(u) => u,
+                Err(e) => {
+                    let agent = ep.agent_id().to_string();
+                    return fail(
+                        &rule.name,
+                        Some(ep),
+                        ProxyError::Upstream(agent, e.to_string()),
+                    );
+                }
+            };
+            // Only a retry needs the headers again; otherwise they move instead of being copied.
+            let headers = if replay.is_some() {
+                parts.headers.clone()
+            } else {
+                std::mem::take(&mut parts.headers)
+            };
+            // In a block, so the request's slot is not kept in this future while the agent answers.
+            let sent = {
+                let mut upstream_req = build_request(&parts, headers, uri, upstream_body);
+                if let Some(protocol) = &upgrade {
+                    upgrade::restore(upstream_req.headers_mut(), protocol);
+                }
+                let forward = headers::Forwarding {
+                    request_id: rid.clone(),
+                    client_ip: conn.peer_ip.clone(),
+                    https: conn.scheme == "https",
+                    upstream_host: ep.host_header().cloned(),
+                };
+                shared.client.load().request(upstream_req, forward)
+            };
+            let guard = ep.begin();
+            match sent.await {
+                Ok(resp) => {
+                    ep.mark_success();
+                    let (mut rparts, mut rbody) = resp.into_parts();
+                    // An HTTP/1.1 agent's fields stay as received, with the gateway's beside them.
+                    let fields = rbody.take_fields().map(|mut f| {
+                        f.request_id = Some(rid.clone());
+                        f.route.clone_from(&rule.route_header);
+                        f
+                    });
+                    if let Some(protocol) = &upgrade
+                        && rparts.status == http::StatusCode::SWITCHING_PROTOCOLS
+                    {
+                        let upstream = rbody.into_upgraded();
+                        match fields {
+                            Some(f) => f.into_map(&mut rparts.headers),
+                            None => headers::to_client(
+                                &mut rparts.headers,
+                                Some(rid),
+                                rule.route_header.as_ref(),
+                            ),
+                        }
+                        upgrade::restore(&mut rparts.headers, protocol);
+                        // The tunnel holds the endpoint's and the node's in-flight counts until it
+                        // closes.
+                        upgrade::splice(client_upgrade.take(), upstream, (guard, in_flight.take()));
+                        let resp = Response::from_parts(rparts, full(bytes::Bytes::new()));
+                        return Outcome {
+                            route: &rule.name,
+                            agent: Some(ep),
+                            result: Ok(resp),
+                            fields: None,
+                        };
+                    }
+                    if fields.is_none() {
+                        headers::to_client(
                             &mut rparts.headers,
                             Some(rid),
                             rule.route_header.as_ref(),
-                        ),
+                        );
                     }
-                    upgrade::restore(&mut rparts.headers, protocol);
-                    // The tunnel holds the endpoint's and the node's in-flight counts until it closes.
-                    upgrade::splice(client_upgrade.take(), upstream, (guard, in_flight.take()));
-                    let resp = Response::from_parts(rparts, full(bytes::Bytes::new()));
+                    let resp = Response::from_parts(rparts, hold(rbody, (guard, in_flight.take())));
                     return Outcome {
                         route: &rule.name,
                         agent: Some(ep),
                         result: Ok(resp),
-                        fields: None,
+                        fields,
                     };
                 }
-                if fields.is_none() {
-                    headers::to_client(&mut rparts.headers, Some(rid), rule.route_header.as_ref());
+                // The body went past the size limit or the client stopped sending it: the agent
+                // never saw its end, and the client is answered for its own fault.
+                Err(e) if limits::client_fault(&e).is_some() => {
+                    let fault =
+                        limits::client_fault(&e).unwrap_or(ProxyError::BadBody(e.to_string()));
+                    return fail(&rule.name, Some(ep), fault);
                 }
-                let resp = Response::from_parts(rparts, hold(rbody, (guard, in_flight.take())));
-                return Outcome {
-                    route: &rule.name,
-                    agent: Some(ep),
-                    result: Ok(resp),
-                    fields,
-                };
-            }
-            // The body went past the size limit or the client stopped sending it: the agent never saw
-            // its end, and the client is answered for its own fault.
-            Err(e) if limits::client_fault(&e).is_some() => {
-                let fault = limits::client_fault(&e).unwrap_or(ProxyError::BadBody(e.to_string()));
-                return fail(&rule.name, Some(ep), fault);
-            }
-            Err(e) if e.is_connect() => {
-                ep.mark_connect_failure();
-                let agent = ep.agent_id().to_string();
-                tracing::warn!(agent = %agent, endpoint = %ep.url(), error = %e, "connection to agent failed");
-                let next = if replay.is_some() {
-                    pick::fallback(t, rule, &ep)
-                } else {
-                    None
-                };
-                match next {
-                    Some(f) if attempt == 0 => ep = f,
-                    _ => return fail(&rule.name, Some(ep), ProxyError::Connect(agent)),
+                Err(e) if e.is_connect() => {
+                    ep.mark_connect_failure();
+                    let agent = ep.agent_id().to_string();
+                    tracing::warn!(
+                        agent = %agent,
+                        endpoint = %ep.url(),
+                        error = %e,
+                        "connection to agent failed",
+                    );
+                    let next = if replay.is_some() {
+                        pick::fallback(t, rule, &ep)
+                    } else {
+                        None
+                    };
+                    match next {
+                        Some(f) if attempt == 0 => ep = f,
+                        _ => return fail(&rule.name, Some(ep), ProxyError::Connect(agent)),
+                    }
                 }
-            }
-            Err(e) => {
-                let agent = ep.agent_id().to_string();
-                return fail(
-                    &rule.name,
-                    Some(ep),
-                    ProxyError::Upstream(agent, e.to_string()),
-                );
+                Err(e) => {
+                    let agent = ep.agent_id().to_string();
+                    return fail(
+                        &rule.name,
+                        Some(ep),
+                        ProxyError::Upstream(agent, e.to_string()),
+                    );
+                }
             }
         }
+        fail(
+            &rule.name,
+            None,
+            ProxyError::Connect(rule.target.name.clone()),
+        )
     }
-    fail(
-        &rule.name,
-        None,
-        ProxyError::Connect(rule.target.name.clone()),
-    )
 }
 
-/// The endpoint for this request: an allowed override (header, else a JSON body's `agent`), else the
-/// target, else the fallback.
+/// The endpoint for this request: an allowed override (header, else a JSON body's `agent`), else
+/// the target, else the fallback.
 async fn choose(
     t: &Compiled,
     rule: &CompiledRule,
@@ -440,8 +474,9 @@ fn authorized(t: &Compiled, h: &http::HeaderMap) -> bool {
         .is_some_and(|key| t.authenticate(key.trim()).is_some())
 }
 
-/// The request's semantic scores: its text read from the body (up to `semantic.maxBodySize`) and scored
-/// by the table's index; a body too large or without text gets no scores (and the default rule).
+/// The request's semantic scores: its text read from the body (up to `semantic.maxBodySize`) and
+/// scored by the table's index; a body too large or without text gets no scores (and the default
+/// rule).
 async fn semantic_scores(
     shared: &Shared,
     t: &Compiled,
