@@ -74,6 +74,7 @@ struct Outgoing {
     closing: bool,
 }
 
+/// Encodes `answer`'s head and decides its framing; a 1xx final status is refused.
 fn prepare(answer: Answer, how: Answering) -> io::Result<Outgoing> {
     let Answer { resp, fields } = answer;
     let (parts, body) = resp.into_parts();
