@@ -19,4 +19,4 @@ pub use data_plane::{DataPlane, DataPlaneBuilder, HttpConn, HttpResponse, http_r
 pub use embeddings::EmbeddingServer;
 pub use grpc_agent::GrpcAgent;
 pub use node::{RawNode, holdings};
-pub use process::{Child, free_port, wait_for_port};
+pub use process::{Child, free_port, wait_for_port, wait_until};

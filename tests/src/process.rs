@@ -92,6 +92,15 @@ pub fn free_port() -> u16 {
     l.local_addr().expect("local addr").port()
 }
 
+/// Waits until `cond` holds, polling every 10 ms; panics naming `what` after `within`.
+pub fn wait_until(what: &str, within: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting: {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// Waits until something accepts connections on `addr`.
 pub fn wait_for_port(addr: SocketAddr, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;

@@ -9,11 +9,11 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use http_body_util::Empty;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use openclaw_e2e::DataPlane;
+use openclaw_e2e::{DataPlane, wait_until};
 use serde_json::json;
 
 /// An agent that answers `/fast` at once and holds `/slow` requests unanswered (for up to a
@@ -85,20 +85,14 @@ fn serve_one_at_a_time(agent: &HoldingAgent) -> (DataPlane, tempfile::TempDir) {
     (DataPlane::standalone(dir.path(), doc), dir)
 }
 
-/// Waits until `cond` holds, failing with `what` after ten seconds.
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out: {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
+/// How long a test waits for the gateway to act.
+const WAIT: Duration = Duration::from_secs(10);
 
 /// The request held by the agent has the only place; once its client is gone (`leave`), the agent's
 /// connection is closed, the place is free, and the request is counted once as a `client_closed`
 /// 4xx.
 fn assert_leaving_ends_the_call(dp: &DataPlane, agent: &HoldingAgent, leave: impl FnOnce()) {
-    wait_for("the agent holds the request", || {
+    wait_until("the agent holds the request", WAIT, || {
         agent.held.load(Ordering::SeqCst) == 1
     });
     assert_eq!(
@@ -107,10 +101,12 @@ fn assert_leaving_ends_the_call(dp: &DataPlane, agent: &HoldingAgent, leave: imp
         "the held request has the only place"
     );
     leave();
-    wait_for("the gateway closes the agent's connection", || {
+    wait_until("the gateway closes the agent's connection", WAIT, || {
         agent.closed.load(Ordering::SeqCst) == 1
     });
-    wait_for("the place is free again", || dp.get("/fast").status == 200);
+    wait_until("the place is free again", WAIT, || {
+        dp.get("/fast").status == 200
+    });
     let metrics = dp.metrics();
     assert!(
         metrics.contains("gateway_error_total{kind=\"client_closed\"} 1\n"),

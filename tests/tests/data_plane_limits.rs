@@ -6,9 +6,9 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use openclaw_e2e::{AgentOptions, DataPlane, HttpConn, HttpResponse, TestAgent};
+use openclaw_e2e::{AgentOptions, DataPlane, HttpConn, HttpResponse, TestAgent, wait_until};
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -36,15 +36,6 @@ fn assert_errors(dp: &DataPlane, kind: &str, n: u32) {
     let metrics = dp.metrics();
     let line = format!("gateway_error_total{{kind=\"{kind}\"}} {n}\n");
     assert!(metrics.contains(&line), "{line} missing in\n{metrics}");
-}
-
-/// Waits until `cond` holds, failing with `what` after [`WAIT`].
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting: {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 fn cors_headers(r: &HttpResponse) -> Vec<&(String, String)> {
@@ -194,7 +185,7 @@ fn a_chunked_body_growing_past_max_body_size_gets_413_and_never_completes_upstre
     first.extend(chunk(600));
     s.write_all(&first).unwrap();
     // The request is already streaming to the agent when the body crosses the limit.
-    wait_until("the agent received the request head", || {
+    wait_until("the agent received the request head", WAIT, || {
         agent.started() == 1
     });
     s.write_all(&chunk(600)).unwrap();
@@ -206,7 +197,7 @@ fn a_chunked_body_growing_past_max_body_size_gets_413_and_never_completes_upstre
     assert!(text.contains("application/json"), "{text}");
 
     // The aborted upstream request ends on the agent's side with a broken body, never a whole one.
-    wait_until("the agent finished reading", || agent.requests() == 1);
+    wait_until("the agent finished reading", WAIT, || agent.requests() == 1);
     let rec = agent.last_request().unwrap();
     assert!(!rec.complete, "the agent saw a complete request: {rec:?}");
     assert_errors(&dp, "payload_too_large", 1);
@@ -272,7 +263,7 @@ fn requests_past_max_concurrent_requests_are_shed_with_503() {
     // A place frees up when a stream's response ends (here: its client goes away).
     drop(streams.pop());
     let mut last = 0;
-    wait_until("a request is admitted again", || {
+    wait_until("a request is admitted again", WAIT, || {
         last = dp.get("/api/chat").status;
         last == 200
     });
