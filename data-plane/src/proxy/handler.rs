@@ -326,14 +326,7 @@ fn proxy<'t>(
             };
             let uri = match ep.uri_for_parsed(&path_and_query) {
                 Ok(u) => u,
-                Err(e) => {
-                    let agent = ep.agent_id().to_string();
-                    return fail(
-                        &rule.name,
-                        Some(ep),
-                        ProxyError::Upstream(agent, e.to_string()),
-                    );
-                }
+                Err(e) => return upstream_failure(&rule.name, ep, &e),
             };
             // Only a retry needs the headers again; otherwise they move instead of being copied.
             let headers = if replay.is_some() {
@@ -431,14 +424,7 @@ fn proxy<'t>(
                         _ => return fail(&rule.name, Some(ep), ProxyError::Connect(agent)),
                     }
                 }
-                Err(e) => {
-                    let agent = ep.agent_id().to_string();
-                    return fail(
-                        &rule.name,
-                        Some(ep),
-                        ProxyError::Upstream(agent, e.to_string()),
-                    );
-                }
+                Err(e) => return upstream_failure(&rule.name, ep, &e),
             }
         }
         fail(
@@ -580,6 +566,16 @@ fn build_request(
     *req.uri_mut() = uri;
     *req.headers_mut() = headers;
     req
+}
+
+/// The agent at `ep` could not be asked or did not answer properly (502).
+fn upstream_failure<'t>(
+    route: &'t str,
+    ep: Arc<Endpoint>,
+    e: &dyn std::fmt::Display,
+) -> Outcome<'t> {
+    let agent = ep.agent_id().to_string();
+    fail(route, Some(ep), ProxyError::Upstream(agent, e.to_string()))
 }
 
 fn fail(route: &str, agent: Option<Arc<Endpoint>>, e: ProxyError) -> Outcome<'_> {
