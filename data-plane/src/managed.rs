@@ -48,7 +48,12 @@ pub(crate) fn first_snapshot(
                     // `fetch` checked the document before ACKing it.
                     let doc = snapshot.document().map_err(|e| NodeError::ControlPlane(e.to_string()))?;
                     save(m.state_dir.as_deref(), snapshot.version, &snapshot.hash, doc);
-                    return Ok(First { layered: layered(sources, doc)?, version: snapshot.version, held: Some(held), models: models.loaded_models_only() });
+                    return Ok(First {
+                        layered: layered(sources, doc)?,
+                        version: snapshot.version,
+                        held: Some(held),
+                        models: models.loaded_models_only(),
+                    });
                 }
                 Ok(Err(e)) => tracing::warn!(control_plane = %m.address, error = %e, "no first snapshot yet"),
                 Err(_) => tracing::warn!(control_plane = %m.address, "control plane did not answer in time"),
@@ -57,7 +62,12 @@ pub(crate) fn first_snapshot(
                 && started.elapsed() >= SAVED_AFTER
             {
                 tracing::warn!(version, "starting from the saved snapshot while the control plane is away");
-                return Ok(First { layered: layered(sources, doc)?, version: *version, held: Some(Held::from_snapshot(*version, doc)), models: models.loaded_models_only() });
+                return Ok(First {
+                    layered: layered(sources, doc)?,
+                    version: *version,
+                    held: Some(Held::from_snapshot(*version, doc)),
+                    models: models.loaded_models_only(),
+                });
             }
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(Duration::from_secs(5));
