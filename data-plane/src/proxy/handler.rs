@@ -77,7 +77,7 @@ struct Outcome<'t> {
 /// Serves one request.
 ///
 /// Functions returning `async move` blocks rather than `async fn`s here, whose arguments would be
-/// kept twice in the request's future (boxed and moved once per request).
+/// kept twice in the request's future (which lives in its connection's future).
 #[allow(clippy::manual_async_fn)] // On purpose: see above.
 pub(crate) fn handle<B>(
     shared: Arc<Shared>,
@@ -106,9 +106,17 @@ where
             said: false,
         };
         let mut allow_origin = None;
-        let outcome = match &table {
-            None => fail(NO_ROUTE, None, ProxyError::NotReady),
-            Some(t) => admit(t, &conn, req, &mut record, &mut allow_origin).await,
+        // Written so that nothing is kept across the wait but the proxy's future: a value matched
+        // on or partly moved would keep its room in the request's future.
+        let outcome = 'outcome: {
+            let Some(t) = &table else {
+                break 'outcome fail(NO_ROUTE, None, ProxyError::NotReady);
+            };
+            let admitted = match admit(t, req, &record, &mut allow_origin) {
+                Ok(a) => a,
+                Err(refused) => break 'outcome refused,
+            };
+            proxy(t, &conn, admitted, &mut record).await
         };
         let rid = &record.request_id;
         let mut resp = match outcome.result {
@@ -188,80 +196,84 @@ impl Drop for Record<'_> {
     }
 }
 
+/// A request past the stages before routing, with its place in the in-flight count.
+struct Admitted {
+    parts: http::request::Parts,
+    body: ProxyBody,
+    in_flight: Option<InFlightGuard>,
+}
+
 /// The stages before routing, each answering the request itself when it must: the head size (431),
 /// CORS (preflights; `allow_origin` learns the value for the response), load shedding (503) and a
-/// declared body size (413). Then the proxy.
-#[allow(clippy::manual_async_fn)] // As `handle`.
+/// declared body size (413).
+///
+/// Not async: the request's future then keeps no room of its own for these stages (nor a second
+/// copy of the request).
+#[allow(clippy::result_large_err)] // A refusal is the request's answer, no larger than `Admitted`.
 fn admit<'t, B>(
     t: &'t Compiled,
-    conn: &Conn,
     req: Request<B>,
-    record: &mut Record<'t>,
+    record: &Record<'t>,
     allow_origin: &mut Option<HeaderValue>,
-) -> impl Future<Output = Outcome<'t>>
+) -> Result<Admitted, Outcome<'t>>
 where
     B: Body<Data = Bytes> + Send + Sync + Unpin + 'static,
     B::Error: Into<BoxError>,
 {
-    async move {
-        let (shared, rid) = (record.shared, &record.request_id);
-        let size = &t.gateway.http.limits;
-        if let Err(e) = limits::check_head(&req, size.max_header_size.bytes()) {
-            return fail(NO_ROUTE, None, e);
-        }
-        if let Some(policy) = &t.cors {
-            match policy.check(req.method(), req.headers(), rid) {
-                CorsCheck::Preflight(result) => {
-                    return Outcome {
-                        route: NO_ROUTE,
-                        agent: None,
-                        result,
-                        fields: None,
-                    };
-                }
-                CorsCheck::Actual(v) => *allow_origin = v,
+    let (shared, rid) = (record.shared, &record.request_id);
+    let size = &t.gateway.http.limits;
+    limits::check_head(&req, size.max_header_size.bytes()).map_err(|e| fail(NO_ROUTE, None, e))?;
+    if let Some(policy) = &t.cors {
+        match policy.check(req.method(), req.headers(), rid) {
+            CorsCheck::Preflight(result) => {
+                return Err(Outcome {
+                    route: NO_ROUTE,
+                    agent: None,
+                    result,
+                    fields: None,
+                });
             }
+            CorsCheck::Actual(v) => *allow_origin = v,
         }
-        let in_flight = match shared
-            .in_flight
-            .try_acquire(t.gateway.performance.max_concurrent_requests)
-        {
-            Some(g) => Some(g),
-            None => {
-                shared.metrics.shed();
-                return fail(NO_ROUTE, None, ProxyError::Overloaded);
-            }
-        };
-        let (parts, body) = req.into_parts();
-        // A gRPC stream may rightly be quiet from the client's side while the server streams: its
-        // body reads are not timed.
-        let grpc = parts
-            .headers
-            .get(http::header::CONTENT_TYPE)
-            .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
-        let read_timeout = (!grpc).then(|| t.gateway.http.timeouts.read.get());
-        let body = match limits::limit_body(body, size.max_body_size.bytes(), read_timeout) {
-            Ok(b) => b,
-            Err(e) => return fail(NO_ROUTE, None, e),
-        };
-        proxy(t, conn, parts, body, in_flight, record).await
     }
+    let Some(in_flight) = shared
+        .in_flight
+        .try_acquire(t.gateway.performance.max_concurrent_requests)
+    else {
+        shared.metrics.shed();
+        return Err(fail(NO_ROUTE, None, ProxyError::Overloaded));
+    };
+    let (parts, body) = req.into_parts();
+    // A gRPC stream may rightly be quiet from the client's side while the server streams: its body
+    // reads are not timed.
+    let grpc = parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
+    let read_timeout = (!grpc).then(|| t.gateway.http.timeouts.read.get());
+    let body = limits::limit_body(body, size.max_body_size.bytes(), read_timeout)
+        .map_err(|e| fail(NO_ROUTE, None, e))?;
+    Ok(Admitted {
+        parts,
+        body,
+        in_flight: Some(in_flight),
+    })
 }
 
 #[allow(clippy::manual_async_fn)] // As `handle`.
 fn proxy<'t>(
     t: &'t Compiled,
     conn: &Conn,
-    mut parts: http::request::Parts,
-    body: ProxyBody,
-    // The request's place in the in-flight count, held until its response body ends.
-    mut in_flight: Option<InFlightGuard>,
+    // Its place in the in-flight count is held until the response body ends.
+    mut admitted: Admitted,
     // Learns the matched rule, for the log line of a request whose client goes away.
     record: &mut Record<'t>,
 ) -> impl Future<Output = Outcome<'t>> {
     async move {
+        // Used in place: fields moved out into locals would be kept twice in this future.
+        let (parts, in_flight) = (&mut admitted.parts, &mut admitted.in_flight);
         let (shared, rid) = (record.shared, &record.request_id);
-        let mut body = ReqBody::Untouched(body);
+        let mut body = ReqBody::Untouched(admitted.body);
         let info = RequestInfo {
             method: &parts.method,
             path: parts.uri.path(),
@@ -336,7 +348,7 @@ fn proxy<'t>(
             };
             // In a block, so the request's slot is not kept in this future while the agent answers.
             let sent = {
-                let mut upstream_req = build_request(&parts, headers, uri, upstream_body);
+                let mut upstream_req = build_request(parts, headers, uri, upstream_body);
                 if let Some(protocol) = &upgrade {
                     upgrade::restore(upstream_req.headers_mut(), protocol);
                 }

@@ -100,11 +100,12 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: impl Fu
             let _guard = guard;
             let _open = open;
             let conn = Conn::new(peer, if acceptor.is_some() { "https" } else { "http" });
-            // Boxed per request: a connection's future keeps room for its request's future while it
-            // idles, so an unboxed one (~4 kB) would stay resident per keep-alive client.
+            // Not boxed per request: the connection's future keeps room for the request's (about
+            // 2.5 kB more per idle keep-alive client), which spares a large allocation and a copy of
+            // the request's future per request (about 3% of the proxy's CPU time).
             let (h1_shared, h1_conn) = (svc_shared.clone(), conn.clone());
             let serve_h1 = move |req: http::Request<h1_server::RequestBody>| {
-                Box::pin(handle(h1_shared.clone(), h1_conn.clone(), req))
+                handle(h1_shared.clone(), h1_conn.clone(), req)
             };
             let svc = hyper::service::service_fn(move |req: http::Request<Incoming>| {
                 Box::pin(
