@@ -166,10 +166,44 @@ where
     }
 }
 
-/// The `agent` field of a JSON body.
+/// The `agent` field of a JSON object body (a string; anything else names no agent; the last one
+/// counts when it repeats). The body is scanned, not built into a tree of values: the seed's clients
+/// send their agent in every chat request.
 pub(crate) fn requested_agent(body: &[u8]) -> Option<String> {
-    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
-    v.get("agent").and_then(|a| a.as_str()).map(str::to_string)
+    serde_json::from_slice::<NamedAgent>(body).ok()?.0
+}
+
+/// What [`requested_agent`] reads: only the `agent` member of an object, the others skipped.
+struct NamedAgent(Option<String>);
+
+impl<'de> serde::Deserialize<'de> for NamedAgent {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Members;
+        impl<'de> serde::de::Visitor<'de> for Members {
+            type Value = Option<String>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut agent = None;
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    if key == "agent" {
+                        let v: serde_json::Value = map.next_value()?;
+                        agent = v.as_str().map(str::to_string);
+                    } else {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                    }
+                }
+                Ok(agent)
+            }
+        }
+        d.deserialize_map(Members).map(NamedAgent)
+    }
 }
 
 #[cfg(test)]
@@ -182,5 +216,24 @@ mod tests {
             requested_agent(br#"{"message": "x", "agent": "agent-code-001"}"#).as_deref(),
             Some("agent-code-001")
         );
+        for (body, agent) in [
+            (
+                &br#"{"agent": "a\u0062c", "n": [1, {"agent": "inner"}]}"#[..],
+                Some("abc"),
+            ),
+            (br#"{"agent": "first", "agent": "last"}"#, Some("last")),
+            (br#"{"agent": 5}"#, None),
+            (br#"{"agent": null}"#, None),
+            (br#"{"message": "no agent"}"#, None),
+            (br#"["agent"]"#, None),
+            (b"{not json", None),
+        ] {
+            assert_eq!(
+                requested_agent(body).as_deref(),
+                agent,
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
     }
 }
