@@ -6,7 +6,7 @@ use http::{HeaderMap, Method};
 use serde_json::{Value, json};
 
 use crate::compiled::Compiled;
-use crate::proxy::{body_may_name_agent, header_agent, requested_agent};
+use crate::proxy::{ReqHeaders, body_may_name_agent, header_agent, requested_agent};
 use crate::routing::{CompiledRule, Decision, RequestInfo};
 use crate::semantic::semantic_text;
 
@@ -26,10 +26,11 @@ pub struct ExplainRequest {
 /// The routing decision for `req` under `t`, as JSON.
 pub async fn explain(t: &Compiled, req: &ExplainRequest) -> Value {
     let path = req.path.split('?').next().unwrap_or("/");
+    let headers = ReqHeaders::Map(req.headers.clone());
     let info = RequestInfo {
         method: &req.method,
         path,
-        headers: &req.headers,
+        headers: &headers,
     };
     let mut out = json!({"version": t.version, "method": req.method.as_str(), "path": path});
     let mut decision = t.routes.route(&info, None);
@@ -72,7 +73,7 @@ pub async fn explain(t: &Compiled, req: &ExplainRequest) -> Value {
     match decision {
         Decision::Matched { rule, .. } => {
             out["rule"] = rule_json(rule);
-            out["pick"] = pick(t, rule, req);
+            out["pick"] = pick(t, rule, &headers, &req.body);
         }
         Decision::NeedsText | Decision::NoRoute => {
             out["rule"] = Value::Null;
@@ -93,13 +94,13 @@ fn rule_json(rule: &CompiledRule) -> Value {
 }
 
 /// The agent and endpoint the proxy would pick (the next in round-robin order, healthy ones only).
-fn pick(t: &Compiled, rule: &CompiledRule, req: &ExplainRequest) -> Value {
+fn pick(t: &Compiled, rule: &CompiledRule, headers: &ReqHeaders, body: &[u8]) -> Value {
     let named = rule
         .allow_agent_override
         .then(|| {
-            header_agent(&req.headers).or_else(|| {
-                body_may_name_agent(&req.headers)
-                    .then(|| requested_agent(&req.body))
+            header_agent(headers).or_else(|| {
+                body_may_name_agent(headers)
+                    .then(|| requested_agent(body))
                     .flatten()
             })
         })

@@ -13,6 +13,7 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use http::{HeaderMap, Method};
 use openclaw_data_plane::compiled::Compiled;
+use openclaw_data_plane::proxy::ReqHeaders;
 use openclaw_data_plane::routing::{Decision, RequestInfo};
 use openclaw_data_plane::semantic::ModelStore;
 use openclaw_data_plane::upstream::Registry;
@@ -151,7 +152,7 @@ async fn evaluate(
     .map_err(|e| anyhow::anyhow!("{e}"))?;
     let compile = started.elapsed();
     let index = t.semantic.as_ref().context("no semantic index")?;
-    let headers = HeaderMap::new();
+    let headers = ReqHeaders::Map(HeaderMap::new());
     let info = RequestInfo {
         method: &Method::POST,
         path: "/eval",

@@ -15,6 +15,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::FutureExt;
 use futures_util::future::Either;
+use http::header::CONTENT_TYPE;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -23,8 +24,9 @@ use openclaw_config::ConnectionPool;
 
 use super::agent_h1::{self, AgentError, CONNECT_TIMEOUT, H1Body, Pool, TCP_KEEPALIVE};
 use super::body::{BoxError, ProxyBody};
-use super::headers::Forwarding;
+use super::headers::{Forwarding, strip_hop_by_hop};
 use super::raw_fields::RawFields;
+use super::req_headers::{RawHead, ReqHeaders};
 
 /// The pooled clients and the settings they were built with.
 pub struct UpstreamClient {
@@ -76,16 +78,27 @@ impl UpstreamClient {
     }
 
     /// Sends `req` to its agent: gRPC over HTTP/2, everything else over pooled HTTP/1.1. The future
-    /// owns what it needs, so the client may be swapped while it runs.
-    /// `forward` is added to its headers (for HTTP/1.1, as the head is written).
+    /// owns what it needs, so the client may be swapped while it runs. Its header fields are in its
+    /// map or, as our HTTP/1.1 server read them, in `raw` (hop-by-hop ones still there); `forward`
+    /// is added to them (for HTTP/1.1, as the head is written).
     pub(crate) fn request(
         &self,
         mut req: http::Request<ProxyBody>,
+        raw: Option<RawHead>,
         forward: Forwarding,
     ) -> impl Future<Output = Result<http::Response<AgentBody>, AgentError>> + Send + 'static {
         // One future type for both protocols, built at once: each holds the request once, with no
         // async block around it that would keep a second copy.
-        if is_grpc(req.headers()) {
+        let content_type = match &raw {
+            Some(raw) => raw.get(&CONTENT_TYPE),
+            None => req.headers().get(CONTENT_TYPE).map(|v| v.as_bytes()),
+        };
+        if is_grpc(content_type) {
+            if let Some(raw) = raw {
+                let mut map = ReqHeaders::Raw(raw).into_map();
+                strip_hop_by_hop(&mut map);
+                *req.headers_mut() = map;
+            }
             forward.apply(req.headers_mut());
             *req.version_mut() = http::Version::HTTP_2;
             // gRPC needs `te: trailers`, the one TE value HTTP/2 allows (it was stripped as hop-by-hop).
@@ -98,7 +111,7 @@ impl UpstreamClient {
             )
         } else {
             Either::Left(
-                agent_h1::send(self.h1.clone(), Some(forward), req)
+                agent_h1::send(self.h1.clone(), Some(forward), req, raw)
                     .map(|r| Ok(r?.map(AgentBody::H1))),
             )
         }
@@ -111,10 +124,8 @@ fn per_host(pool: &ConnectionPool, hosts: usize) -> usize {
 }
 
 /// True for gRPC requests (`content-type: application/grpc`, `application/grpc+proto`, …).
-fn is_grpc(h: &http::HeaderMap) -> bool {
-    h.get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/grpc"))
+fn is_grpc(content_type: Option<&[u8]>) -> bool {
+    content_type.is_some_and(|v| v.starts_with(b"application/grpc"))
 }
 
 // === impl AgentBody ===

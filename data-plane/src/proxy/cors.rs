@@ -16,6 +16,7 @@ use openclaw_config::Cors;
 use super::body::{ProxyBody, full};
 use super::error::ProxyError;
 use super::headers::REQUEST_ID;
+use super::req_headers::ReqHeaders;
 
 /// How long a browser may cache a preflight answer, in seconds.
 const MAX_AGE: HeaderValue = HeaderValue::from_static("600");
@@ -87,19 +88,18 @@ impl CorsPolicy {
     pub(crate) fn check(
         &self,
         method: &Method,
-        headers: &HeaderMap,
+        headers: &ReqHeaders,
         request_id: &HeaderValue,
     ) -> CorsCheck {
-        let Some(origin) = headers.get(ORIGIN) else {
+        let Some(origin) = headers.value(&ORIGIN) else {
             return CorsCheck::Actual(None);
         };
-        let allowed = self.allow_origin(origin);
-        let requested = headers.get(ACCESS_CONTROL_REQUEST_METHOD);
+        let allowed = self.allow_origin(&origin);
+        let requested = headers.get(&ACCESS_CONTROL_REQUEST_METHOD);
         let Some(requested) = requested.filter(|_| method == Method::OPTIONS) else {
             return CorsCheck::Actual(allowed);
         };
-        let method_ok =
-            Method::from_bytes(requested.as_bytes()).is_ok_and(|m| self.methods.contains(&m));
+        let method_ok = Method::from_bytes(requested).is_ok_and(|m| self.methods.contains(&m));
         match allowed {
             Some(allow_origin) if method_ok => {
                 CorsCheck::Preflight(Ok(self.preflight(allow_origin, request_id)))
@@ -185,7 +185,11 @@ mod tests {
     }
 
     fn check(p: &CorsPolicy, m: Method, pairs: &[(&'static str, &'static str)]) -> CorsCheck {
-        p.check(&m, &headers(pairs), &HeaderValue::from_static("rid"))
+        p.check(
+            &m,
+            &ReqHeaders::Map(headers(pairs)),
+            &HeaderValue::from_static("rid"),
+        )
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! Header fields of HTTP/1.1 heads, shared by the server (requests in, responses out) and the agent
-//! client (requests out, responses in): parsed fields become a `HeaderMap` whose values are slices of
-//! the received bytes, and a `HeaderMap` is written as field lines.
+//! client (requests out, responses in): where parsed fields lie in the received bytes, and fields
+//! written as lines.
 
-use bytes::{BufMut, Bytes, BytesMut};
-use http::{HeaderMap, HeaderName, HeaderValue};
+use bytes::{BufMut, BytesMut};
+use http::{HeaderMap, HeaderName};
 
 use super::framing::Fields;
 
@@ -22,20 +22,6 @@ pub(crate) fn spans(base: usize, parsed: &[httparse::Header<'_>], out: &mut [Spa
         *slot = [name, name + h.name.len(), value, value + h.value.len()];
     }
     fields
-}
-
-/// The header map of `spans` over `head` (values share its bytes), with room for `extra` more.
-pub(crate) fn map(head: &Bytes, spans: &[Span], extra: usize) -> Result<HeaderMap, String> {
-    let mut headers = HeaderMap::with_capacity(spans.len() + extra);
-    for &[name_start, name_end, value_start, value_end] in spans {
-        let raw = &head[name_start..name_end];
-        let name = HeaderName::from_bytes(raw)
-            .map_err(|_| format!("header name {:?}", String::from_utf8_lossy(raw)))?;
-        let value = HeaderValue::from_maybe_shared(head.slice(value_start..value_end))
-            .map_err(|_| format!("value of header {name}"))?;
-        headers.append(name, value);
-    }
-    Ok(headers)
 }
 
 /// Writes every field of `headers` but those `skip` names, as `name: value` lines.

@@ -23,7 +23,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use http::{HeaderMap, Request};
+use http::Request;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -35,6 +35,7 @@ use super::error::ProxyError;
 use super::framing::{Decoded, Decoder};
 use super::prefixed::Prefixed;
 use super::raw_fields::Answer;
+use super::req_headers::RawHead;
 use super::wire;
 
 /// The timeouts and limits of one connection.
@@ -70,7 +71,7 @@ pub(crate) fn serve_connection<'a, T, S, F>(
 ) -> impl Future<Output = io::Result<Ended<T>>> + 'a
 where
     T: AsyncRead + AsyncWrite + Unpin + 'a,
-    S: Fn(Request<RequestBody>) -> F + 'a,
+    S: Fn(Request<RequestBody>, RawHead) -> F + 'a,
     F: Future<Output = Answer> + 'a,
 {
     async move {
@@ -189,7 +190,7 @@ where
                 }
             };
             let complete = feed.is_none();
-            let mut responding = pin!(serve(request(method, uri, version, headers, body)));
+            let mut responding = pin!(serve(request(method, uri, version, body), headers));
             let mut fed = None;
             let resp = 'answer: {
                 if let Some((tx, invite)) = feed {
@@ -241,14 +242,12 @@ fn request(
     method: http::Method,
     uri: http::Uri,
     version: http::Version,
-    headers: HeaderMap,
     body: RequestBody,
 ) -> Request<RequestBody> {
     let mut req = Request::new(body);
     *req.method_mut() = method;
     *req.uri_mut() = uri;
     *req.version_mut() = version;
-    *req.headers_mut() = headers;
     req
 }
 
@@ -441,7 +440,7 @@ async fn feed_body<T: AsyncRead + AsyncWrite + Unpin>(
 /// Answers a request that cannot be read (then the connection closes).
 async fn refuse<T: AsyncRead + AsyncWrite + Unpin>(io: &mut T, e: ProxyError) {
     tracing::debug!(error = %e, "refusing a request head");
-    let rid = super::headers::request_id(&HeaderMap::new());
+    let rid = super::headers::new_request_id();
     let how = Answering {
         version: http::Version::HTTP_11,
         head_request: false,

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use http::uri::PathAndQuery;
-use http::{HeaderValue, Request, Response, Uri};
+use http::{HeaderMap, HeaderValue, Request, Response, Uri};
 use hyper::body::Body;
 
 use super::body::{BoxError, Peeked, ProxyBody, full, hold, requested_agent};
@@ -20,6 +20,7 @@ use super::headers;
 use super::limits;
 use super::pick;
 use super::raw_fields::{Answer, RawFields};
+use super::req_headers::{RawHead, ReqHeaders};
 use super::upgrade;
 use crate::compiled::Compiled;
 use crate::metrics::{CLIENT_CLOSED, NO_ROUTE};
@@ -82,7 +83,9 @@ struct Outcome<'t> {
 pub(crate) fn handle<B>(
     shared: Arc<Shared>,
     conn: Conn,
-    req: Request<B>,
+    mut req: Request<B>,
+    // The header fields as our HTTP/1.1 server read them (else they are in `req`'s map).
+    raw: Option<RawHead>,
 ) -> impl Future<Output = Answer>
 where
     B: Body<Data = Bytes> + Send + Sync + Unpin + 'static,
@@ -94,11 +97,15 @@ where
         if let Some(resp) = endpoints::answer(&shared, table.as_deref(), &req) {
             return Answer::from_response(resp);
         }
+        let fields = match raw {
+            Some(raw) => ReqHeaders::Raw(raw),
+            None => ReqHeaders::Map(std::mem::take(req.headers_mut())),
+        };
         let mut record = Record {
             shared: &shared,
             peer: conn.peer,
             started,
-            request_id: headers::request_id(req.headers()),
+            request_id: headers::request_id(&fields),
             method: req.method().clone(),
             // A clone shares the request's bytes: no copy for the access log's path.
             uri: req.uri().clone(),
@@ -112,7 +119,7 @@ where
             let Some(t) = &table else {
                 break 'outcome fail(NO_ROUTE, None, ProxyError::NotReady);
             };
-            let admitted = match admit(t, req, &record, &mut allow_origin) {
+            let admitted = match admit(t, req, fields, &record, &mut allow_origin) {
                 Ok(a) => a,
                 Err(refused) => break 'outcome refused,
             };
@@ -199,6 +206,7 @@ impl Drop for Record<'_> {
 /// A request past the stages before routing, with its place in the in-flight count.
 struct Admitted {
     parts: http::request::Parts,
+    headers: ReqHeaders,
     body: ProxyBody,
     in_flight: Option<InFlightGuard>,
 }
@@ -213,6 +221,7 @@ struct Admitted {
 fn admit<'t, B>(
     t: &'t Compiled,
     req: Request<B>,
+    headers: ReqHeaders,
     record: &Record<'t>,
     allow_origin: &mut Option<HeaderValue>,
 ) -> Result<Admitted, Outcome<'t>>
@@ -222,9 +231,10 @@ where
 {
     let (shared, rid) = (record.shared, &record.request_id);
     let size = &t.gateway.http.limits;
-    limits::check_head(&req, size.max_header_size.bytes()).map_err(|e| fail(NO_ROUTE, None, e))?;
+    limits::check_head(&req, &headers, size.max_header_size.bytes())
+        .map_err(|e| fail(NO_ROUTE, None, e))?;
     if let Some(policy) = &t.cors {
-        match policy.check(req.method(), req.headers(), rid) {
+        match policy.check(req.method(), &headers, rid) {
             CorsCheck::Preflight(result) => {
                 return Err(Outcome {
                     route: NO_ROUTE,
@@ -246,15 +256,15 @@ where
     let (parts, body) = req.into_parts();
     // A gRPC stream may rightly be quiet from the client's side while the server streams: its body
     // reads are not timed.
-    let grpc = parts
-        .headers
-        .get(http::header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
+    let grpc = headers
+        .get(&http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.starts_with(b"application/grpc"));
     let read_timeout = (!grpc).then(|| t.gateway.http.timeouts.read.get());
     let body = limits::limit_body(body, size.max_body_size.bytes(), read_timeout)
         .map_err(|e| fail(NO_ROUTE, None, e))?;
     Ok(Admitted {
         parts,
+        headers,
         body,
         in_flight: Some(in_flight),
     })
@@ -271,17 +281,21 @@ fn proxy<'t>(
 ) -> impl Future<Output = Outcome<'t>> {
     async move {
         // Used in place: fields moved out into locals would be kept twice in this future.
-        let (parts, in_flight) = (&mut admitted.parts, &mut admitted.in_flight);
+        let (parts, headers, in_flight) = (
+            &mut admitted.parts,
+            &mut admitted.headers,
+            &mut admitted.in_flight,
+        );
         let (shared, rid) = (record.shared, &record.request_id);
         let mut body = ReqBody::Untouched(admitted.body);
         let info = RequestInfo {
             method: &parts.method,
             path: parts.uri.path(),
-            headers: &parts.headers,
+            headers,
         };
         let mut decision = t.routes.route(&info, None);
         if matches!(decision, Decision::NeedsText) {
-            let scores = match semantic_scores(shared, t, &parts.headers, &mut body).await {
+            let scores = match semantic_scores(shared, t, headers, &mut body).await {
                 Ok(s) => s,
                 Err(e) => return fail(NO_ROUTE, None, e),
             };
@@ -299,10 +313,10 @@ fn proxy<'t>(
             }
         };
         record.route = &rule.name;
-        if rule.requires_auth && !authorized(t, &parts.headers) {
+        if rule.requires_auth && !authorized(t, headers) {
             return fail(&rule.name, None, ProxyError::Unauthorized);
         }
-        let chosen = match choose(t, rule, &parts.headers, &mut body).await {
+        let chosen = match choose(t, rule, headers, &mut body).await {
             Ok(c) => c,
             Err(e) => return fail(&rule.name, None, e),
         };
@@ -324,7 +338,13 @@ fn proxy<'t>(
             .unwrap_or_else(|| PathAndQuery::from_static("/"));
         // A WebSocket (or other HTTP/1.1 upgrade) request keeps its upgrade headers towards the
         // agent.
-        let upgrade = upgrade::requested(&parts.headers);
+        let upgrade = upgrade::requested(headers);
+        if upgrade.is_some() && matches!(headers, ReqHeaders::Raw(_)) {
+            // The upgrade headers are put back into a map (hyper serves protocol switches, so
+            // this is only a safeguard).
+            let raw = std::mem::replace(headers, ReqHeaders::Map(HeaderMap::new()));
+            *headers = ReqHeaders::Map(raw.into_map());
+        }
         let mut client_upgrade = upgrade
             .as_ref()
             .and_then(|_| parts.extensions.remove::<hyper::upgrade::OnUpgrade>());
@@ -341,14 +361,14 @@ fn proxy<'t>(
                 Err(e) => return upstream_failure(&rule.name, ep, &e),
             };
             // Only a retry needs the headers again; otherwise they move instead of being copied.
-            let headers = if replay.is_some() {
-                parts.headers.clone()
+            let fields = if replay.is_some() {
+                headers.clone()
             } else {
-                std::mem::take(&mut parts.headers)
+                std::mem::replace(headers, ReqHeaders::Map(HeaderMap::new()))
             };
             // In a block, so the request's slot is not kept in this future while the agent answers.
             let sent = {
-                let mut upstream_req = build_request(parts, headers, uri, upstream_body);
+                let (mut upstream_req, raw) = build_request(parts, fields, uri, upstream_body);
                 if let Some(protocol) = &upgrade {
                     upgrade::restore(upstream_req.headers_mut(), protocol);
                 }
@@ -358,7 +378,7 @@ fn proxy<'t>(
                     https: conn.scheme == "https",
                     upstream_host: ep.host_header().cloned(),
                 };
-                shared.client.load().request(upstream_req, forward)
+                shared.client.load().request(upstream_req, raw, forward)
             };
             let guard = ep.begin();
             match sent.await {
@@ -452,7 +472,7 @@ fn proxy<'t>(
 async fn choose(
     t: &Compiled,
     rule: &CompiledRule,
-    h: &http::HeaderMap,
+    h: &ReqHeaders,
     body: &mut ReqBody,
 ) -> Result<Arc<Endpoint>, ProxyError> {
     let mut named = None;
@@ -465,9 +485,8 @@ async fn choose(
     pick::pick(t, rule, named.as_deref()).map(|(ep, _)| ep)
 }
 
-fn authorized(t: &Compiled, h: &http::HeaderMap) -> bool {
-    h.get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
+fn authorized(t: &Compiled, h: &ReqHeaders) -> bool {
+    h.get_str(&http::header::AUTHORIZATION)
         .and_then(|v| v.strip_prefix("Bearer "))
         .is_some_and(|key| t.authenticate(key.trim()).is_some())
 }
@@ -478,7 +497,7 @@ fn authorized(t: &Compiled, h: &http::HeaderMap) -> bool {
 async fn semantic_scores(
     shared: &Shared,
     t: &Compiled,
-    headers: &http::HeaderMap,
+    headers: &ReqHeaders,
     body: &mut ReqBody,
 ) -> Result<Arc<Scores>, ProxyError> {
     let cfg = &t.gateway.routing.semantic;
@@ -487,8 +506,7 @@ async fn semantic_scores(
         return Ok(Arc::new(Scores::none()));
     };
     let declared = headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
+        .get_str(&http::header::CONTENT_LENGTH)
         .and_then(|v| v.parse::<usize>().ok());
     let bytes = match declared {
         Some(n) if n > max => None,
@@ -565,19 +583,26 @@ fn into_body(body: ReqBody) -> ProxyBody {
     }
 }
 
-/// The request towards the agent, hop-by-hop headers removed (the client adds the forwarding ones).
+/// The request towards the agent, hop-by-hop headers removed (the client adds the forwarding ones);
+/// fields as our HTTP/1.1 server read them travel beside it, and lose theirs as they are written.
 fn build_request(
     parts: &http::request::Parts,
-    mut headers: http::HeaderMap,
+    fields: ReqHeaders,
     uri: Uri,
     body: ProxyBody,
-) -> Request<ProxyBody> {
-    headers::strip_hop_by_hop(&mut headers);
+) -> (Request<ProxyBody>, Option<RawHead>) {
     let mut req = Request::new(body);
     *req.method_mut() = parts.method.clone();
     *req.uri_mut() = uri;
-    *req.headers_mut() = headers;
-    req
+    let raw = match fields {
+        ReqHeaders::Map(mut h) => {
+            headers::strip_hop_by_hop(&mut h);
+            *req.headers_mut() = h;
+            None
+        }
+        ReqHeaders::Raw(raw) => Some(raw),
+    };
+    (req, raw)
 }
 
 /// The agent at `ep` could not be asked or did not answer properly (502).

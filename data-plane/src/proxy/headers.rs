@@ -10,7 +10,8 @@ use http::header::{
     TE, TRAILER, TRANSFER_ENCODING, UPGRADE, VIA,
 };
 
-use super::h1_head::put_field;
+use super::h1_head::{put_field, visible};
+use super::req_headers::ReqHeaders;
 
 /// The request id header.
 pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -110,46 +111,52 @@ impl Forwarding {
         append_via(h);
     }
 
-    /// Writes the fields of `h` but those `skip` names, with the forwarding fields in place of the
-    /// client's, as HTTP/1.1 field lines: the same head [`Forwarding::apply`] gives. `authority` is
-    /// the `Host` when neither the client nor the agent's settings name one.
-    pub(crate) fn write(
+    /// Writes `fields` (lower-case name, value; hop-by-hop ones already left out) but those `skip`
+    /// names, with
+    /// the forwarding fields in place of the client's, as HTTP/1.1 field lines: the same head
+    /// [`Forwarding::apply`] gives. `authority` is the `Host` when neither the client nor the
+    /// agent's settings name one.
+    pub(crate) fn write<'a>(
         &self,
         dst: &mut BytesMut,
-        h: &HeaderMap,
+        fields: impl Iterator<Item = (&'a [u8], &'a [u8])>,
         authority: &str,
-        skip: impl Fn(&HeaderName) -> bool,
+        skip: impl Fn(&[u8]) -> bool,
     ) {
+        let is = |name: &[u8], n: &HeaderName| name == n.as_str().as_bytes();
         let (mut host, mut xff, mut via) = (None, None, None);
-        for (name, value) in h {
+        for (name, value) in fields {
             if skip(name) {
                 continue;
             }
-            if name == HOST {
+            if is(name, &HOST) {
                 host.get_or_insert(value);
                 if self.upstream_host.is_some() {
                     continue;
                 }
-            } else if name == VIA {
+            } else if is(name, &VIA) {
                 via.get_or_insert(value);
                 continue;
-            } else if name == X_FORWARDED_FOR {
+            } else if is(name, &X_FORWARDED_FOR) {
                 xff.get_or_insert(value);
                 continue;
-            } else if name == REQUEST_ID || name == X_FORWARDED_PROTO || name == X_FORWARDED_HOST {
+            } else if is(name, &REQUEST_ID)
+                || is(name, &X_FORWARDED_PROTO)
+                || is(name, &X_FORWARDED_HOST)
+            {
                 continue;
             }
-            put_field(dst, name.as_str().as_bytes(), &[value.as_bytes()]);
+            put_field(dst, name, &[value]);
         }
         put_field(dst, b"x-request-id", &[self.request_id.as_bytes()]);
         let ip = self.client_ip.as_bytes();
-        match xff.filter(|v| v.to_str().is_ok()) {
-            Some(prev) => put_field(dst, b"x-forwarded-for", &[prev.as_bytes(), b", ", ip]),
+        match xff.filter(|v| visible(v)) {
+            Some(prev) => put_field(dst, b"x-forwarded-for", &[prev, b", ", ip]),
             None => put_field(dst, b"x-forwarded-for", &[ip]),
         }
         put_field(dst, b"x-forwarded-proto", &[self.proto().as_bytes()]);
         if let Some(v) = host {
-            put_field(dst, b"x-forwarded-host", &[v.as_bytes()]);
+            put_field(dst, b"x-forwarded-host", &[v]);
         }
         match (&self.upstream_host, host) {
             (Some(v), _) => put_field(dst, b"host", &[v.as_bytes()]),
@@ -157,8 +164,8 @@ impl Forwarding {
             (None, Some(_)) => {}
         }
         let me = VIA_VALUE.as_bytes();
-        match via.filter(|v| v.to_str().is_ok()) {
-            Some(prev) => put_field(dst, b"via", &[prev.as_bytes(), b", ", me]),
+        match via.filter(|v| visible(v)) {
+            Some(prev) => put_field(dst, b"via", &[prev, b", ", me]),
             None => put_field(dst, b"via", &[me]),
         }
     }
@@ -201,13 +208,18 @@ fn joined(prev: &HeaderValue, next: &[u8]) -> Option<HeaderValue> {
 }
 
 /// The client's request id if it sent a usable one, else a fresh random one.
-pub(crate) fn request_id(h: &HeaderMap) -> HeaderValue {
+pub(crate) fn request_id(h: &ReqHeaders) -> HeaderValue {
     if let Some(v) = h
-        .get(REQUEST_ID)
+        .value(&REQUEST_ID)
         .filter(|v| !v.is_empty() && v.len() <= 128)
     {
-        return v.clone();
+        return v;
     }
+    new_request_id()
+}
+
+/// A request id of the gateway's own: 32 hex digits, unique per node.
+pub(crate) fn new_request_id() -> HeaderValue {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let b = next_id();
     let mut out = [0u8; 32];
@@ -250,13 +262,16 @@ mod tests {
     fn generated_request_ids_are_unique_hex() {
         let mut seen = std::collections::HashSet::new();
         for _ in 0..10_000 {
-            let id = request_id(&HeaderMap::new());
+            let id = request_id(&ReqHeaders::Map(HeaderMap::new()));
             let text = id.to_str().unwrap().to_string();
             assert_eq!(text.len(), 32);
             assert!(text.bytes().all(|b| b.is_ascii_hexdigit()));
             assert!(seen.insert(text), "duplicate id");
         }
-        let given = HeaderMap::from_iter([(REQUEST_ID, HeaderValue::from_static("abc"))]);
+        let given = ReqHeaders::Map(HeaderMap::from_iter([(
+            REQUEST_ID,
+            HeaderValue::from_static("abc"),
+        )]));
         assert_eq!(request_id(&given), "abc", "a client's id is kept");
     }
 
@@ -293,7 +308,8 @@ mod tests {
                 let f = forwarding(upstream);
                 let skip = |n: &HeaderName| n == http::header::CONTENT_LENGTH;
                 let mut written = BytesMut::new();
-                f.write(&mut written, &h, "agent:80", skip);
+                let pairs = h.iter().map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes()));
+                f.write(&mut written, pairs, "agent:80", |n| n == b"content-length");
                 let mut applied = h.clone();
                 f.apply(&mut applied);
                 let mut expected = BytesMut::new();
@@ -336,7 +352,7 @@ mod tests {
         to_client(&mut r, Some(&HeaderValue::from_static("rid-1")), None);
         assert_eq!(r["via"], "1.0 edge, 1.1 openclaw");
         assert!(r.get("transfer-encoding").is_none() && r.get("x-openclaw-route").is_none());
-        let id = request_id(&HeaderMap::new());
+        let id = request_id(&ReqHeaders::Map(HeaderMap::new()));
         assert_eq!(id.len(), 32);
     }
 }

@@ -4,10 +4,9 @@
 
 use std::sync::Arc;
 
-use http::HeaderMap;
-
 use super::error::ProxyError;
 use super::headers::AGENT_OVERRIDE;
+use super::req_headers::ReqHeaders;
 use crate::compiled::Compiled;
 use crate::routing::CompiledRule;
 use crate::upstream::Endpoint;
@@ -37,16 +36,13 @@ impl PickedBy {
 }
 
 /// The agent named by the `x-openclaw-agent` header.
-pub(crate) fn header_agent(h: &HeaderMap) -> Option<String> {
-    h.get(&AGENT_OVERRIDE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
+pub(crate) fn header_agent(h: &ReqHeaders) -> Option<String> {
+    h.get_str(&AGENT_OVERRIDE).map(str::to_string)
 }
 
 /// True when the body is JSON, so it may name its agent in an `agent` field.
-pub(crate) fn body_may_name_agent(h: &HeaderMap) -> bool {
-    h.get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
+pub(crate) fn body_may_name_agent(h: &ReqHeaders) -> bool {
+    h.get_str(&http::header::CONTENT_TYPE)
         .is_some_and(|v| v.contains("json"))
 }
 

@@ -104,12 +104,12 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: impl Fu
             // 2.5 kB more per idle keep-alive client), which spares a large allocation and a copy of
             // the request's future per request (about 3% of the proxy's CPU time).
             let (h1_shared, h1_conn) = (svc_shared.clone(), conn.clone());
-            let serve_h1 = move |req: http::Request<h1_server::RequestBody>| {
-                handle(h1_shared.clone(), h1_conn.clone(), req)
+            let serve_h1 = move |req: http::Request<h1_server::RequestBody>, fields| {
+                handle(h1_shared.clone(), h1_conn.clone(), req, Some(fields))
             };
             let svc = hyper::service::service_fn(move |req: http::Request<Incoming>| {
                 Box::pin(
-                    handle(svc_shared.clone(), conn.clone(), req)
+                    handle(svc_shared.clone(), conn.clone(), req, None)
                         .map(|a| Ok::<_, Infallible>(a.into_response())),
                 )
             });

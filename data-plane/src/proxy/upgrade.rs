@@ -8,16 +8,17 @@ use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 
 use super::agent_h1::Upgraded;
+use super::h1_head::visible;
+use super::req_headers::ReqHeaders;
 
 /// The `Upgrade` value of a request that asks for a protocol switch (`Connection: upgrade`).
-pub(crate) fn requested(h: &HeaderMap) -> Option<HeaderValue> {
+pub(crate) fn requested(h: &ReqHeaders) -> Option<HeaderValue> {
     let asks = h
-        .get_all(CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
-    asks.then(|| h.get(UPGRADE).cloned()).flatten()
+        .get_all(&CONNECTION)
+        .filter(|v| visible(v))
+        .flat_map(|v| v.split(|&b| b == b','))
+        .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"upgrade"));
+    asks.then(|| h.value(&UPGRADE)).flatten()
 }
 
 /// Puts back the headers hop-by-hop stripping removed, so the next hop sees the upgrade request.

@@ -2,8 +2,10 @@
 
 use std::sync::Arc;
 
-use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use http::{HeaderName, HeaderValue, Method};
 use openclaw_config::{MatchKind, Rule};
+
+use crate::proxy::ReqHeaders;
 
 use super::table::CompileError;
 
@@ -55,12 +57,12 @@ pub struct CompiledRule {
 
 impl Conditions {
     /// True when `method` and `headers` satisfy every condition.
-    pub fn admits(&self, method: &Method, headers: &HeaderMap) -> bool {
+    pub fn admits(&self, method: &Method, headers: &ReqHeaders) -> bool {
         (self.methods.is_empty() || self.methods.contains(method))
             && self
                 .headers
                 .iter()
-                .all(|(n, v)| headers.get_all(n).iter().any(|x| x == v))
+                .all(|(n, v)| headers.get_all(n).any(|x| x == v.as_bytes()))
     }
 }
 

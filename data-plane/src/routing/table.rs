@@ -7,11 +7,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use http::{HeaderMap, Method};
+use http::Method;
 use openclaw_config::{Gateway, MatchKind};
 use regex::RegexSet;
 
 use super::rule::CompiledRule;
+use crate::proxy::ReqHeaders;
 use crate::semantic::Scores;
 
 /// Why a snapshot cannot become a table (the node NACKs with this).
@@ -32,7 +33,7 @@ pub struct RequestInfo<'a> {
     /// The path, without query.
     pub path: &'a str,
     /// The headers.
-    pub headers: &'a HeaderMap,
+    pub headers: &'a ReqHeaders,
 }
 
 /// The outcome of matching.

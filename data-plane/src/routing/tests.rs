@@ -42,10 +42,11 @@ fn route<'a>(
     headers: &HeaderMap,
     text: Option<&Scores>,
 ) -> Option<&'a str> {
+    let headers = crate::proxy::ReqHeaders::Map(headers.clone());
     let req = RequestInfo {
         method: &method,
         path,
-        headers,
+        headers: &headers,
     };
     match t.route(&req, text) {
         Decision::Matched { rule, .. } => Some(rule.name.as_str()),
@@ -164,6 +165,7 @@ fn semantic_leader_needs_its_threshold_and_the_margin() {
     // Both qualify but their similarities are too close to tell: default (margin 0.01).
     assert_eq!(r(&[("qa", 0.90), ("code", 0.895)]).as_deref(), Some("def"));
     assert_eq!(r(&[("qa", 0.90), ("code", 0.88)]).as_deref(), Some("chat"));
+    let h = crate::proxy::ReqHeaders::Map(h);
     let req = RequestInfo {
         method: &Method::POST,
         path: "/x",

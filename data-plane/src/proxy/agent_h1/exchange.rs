@@ -24,6 +24,7 @@ use super::head::{self, Framing, MAX_HEAD, Parsed};
 use super::pool::{Conn, Pool};
 use crate::proxy::body::ProxyBody;
 use crate::proxy::headers::Forwarding;
+use crate::proxy::req_headers::{Outgoing, RawHead};
 use crate::proxy::{h1_head, wire};
 
 /// How an exchange failed, and whether sending it again is safe.
@@ -37,7 +38,8 @@ struct Failure {
 /// Sends `req` (with an absolute `http://` URI) to its agent and returns the response as soon as its
 /// head is in; the body streams from the connection, which goes back to `pool` after its end. The
 /// response's header fields are in its body ([`H1Body::take_fields`]); its header map is empty.
-/// `forward` holds the gateway's forwarding fields, written into the head.
+/// `forward` holds the gateway's forwarding fields, written into the head; the request's own are in
+/// its map or, as our HTTP/1.1 server read them, in `raw`.
 ///
 /// Not an `async fn`: its future then holds the request's parts once, not as an argument and again
 /// as a local (the future is moved into the request's own, which is moved into its box).
@@ -45,6 +47,7 @@ pub(crate) fn send(
     pool: Pool,
     forward: Option<Forwarding>,
     req: Request<ProxyBody>,
+    raw: Option<RawHead>,
 ) -> impl Future<Output = Result<Response<H1Body>, AgentError>> + Send + 'static {
     let (parts, mut body) = req.into_parts();
     async move {
@@ -56,7 +59,11 @@ pub(crate) fn send(
             return Err(AgentError::Invalid("request URI without authority".into()));
         };
         let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-        let framing = framing(&parts.method, &parts.headers, &body);
+        let fields = match &raw {
+            Some(raw) => Outgoing::Raw(raw),
+            None => Outgoing::Map(&parts.headers),
+        };
+        let framing = framing(&parts.method, fields, &body);
         // The first frame when it is there already (a whole body in hand): it goes out with the
         // head.
         let first = if body.is_end_stream() {
@@ -80,7 +87,7 @@ pub(crate) fn send(
                 &parts.method,
                 target,
                 key.as_str(),
-                &parts.headers,
+                fields,
                 forward.as_ref(),
                 framing,
             );
@@ -106,11 +113,11 @@ pub(crate) fn send(
 
 /// The framing of a request body: its exact length when known (zero-length bodies get a header only
 /// for methods that carry one, or when the client sent one), else chunked.
-fn framing(method: &Method, h: &http::HeaderMap, body: &ProxyBody) -> Framing {
+fn framing(method: &Method, h: Outgoing<'_>, body: &ProxyBody) -> Framing {
     match body.size_hint().exact() {
         Some(0) => {
             let carries = matches!(*method, Method::POST | Method::PUT | Method::PATCH)
-                || h.contains_key(http::header::CONTENT_LENGTH);
+                || h.contains(&http::header::CONTENT_LENGTH);
             if carries {
                 Framing::Length(0)
             } else {

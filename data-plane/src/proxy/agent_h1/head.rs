@@ -2,7 +2,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 use http::header::{CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
-use http::{HeaderMap, HeaderName, Method, StatusCode, Version};
+use http::{Method, StatusCode, Version};
 
 use super::error::AgentError;
 use crate::proxy::framing::{Decoder, Fields};
@@ -10,6 +10,7 @@ use crate::proxy::h1_head;
 use crate::proxy::headers::Forwarding;
 #[cfg(doc)]
 use crate::proxy::raw_fields::RawFields;
+use crate::proxy::req_headers::Outgoing;
 
 /// The largest response head accepted from an agent.
 pub(crate) const MAX_HEAD: usize = 256 * 1024;
@@ -48,25 +49,30 @@ pub(crate) fn encode_request(
     method: &Method,
     target: &str,
     authority: &str,
-    headers: &HeaderMap,
+    fields: Outgoing<'_>,
     forward: Option<&Forwarding>,
     framing: Framing,
 ) {
-    dst.reserve(256 + target.len() + headers.len() * 32);
+    dst.reserve(512 + target.len());
     dst.put_slice(method.as_str().as_bytes());
     dst.put_u8(b' ');
     dst.put_slice(target.as_bytes());
     dst.put_slice(b" HTTP/1.1\r\n");
-    let framed = |n: &HeaderName| n == CONTENT_LENGTH || n == TRANSFER_ENCODING;
+    // Names are lower-case (see `Outgoing`).
+    let framed = |n: &[u8]| {
+        n == CONTENT_LENGTH.as_str().as_bytes() || n == TRANSFER_ENCODING.as_str().as_bytes()
+    };
     match forward {
-        Some(f) => f.write(dst, headers, authority, framed),
+        Some(f) => f.write(dst, fields.fields(), authority, framed),
         None => {
-            if !headers.contains_key(HOST) {
+            if !fields.contains(&HOST) {
                 dst.put_slice(b"host: ");
                 dst.put_slice(authority.as_bytes());
                 dst.put_slice(b"\r\n");
             }
-            h1_head::write(dst, headers, framed);
+            for (name, value) in fields.fields().filter(|(n, _)| !framed(n)) {
+                h1_head::put_field(dst, name, &[value]);
+            }
         }
     }
     match framing {
@@ -171,7 +177,7 @@ fn body_framing(
 mod tests {
     use super::*;
     use crate::proxy::raw_fields::RawFields;
-    use http::HeaderValue;
+    use http::{HeaderMap, HeaderValue};
 
     fn parse(wire: &[u8]) -> Result<Option<Parsed>, AgentError> {
         parse_response(&mut BytesMut::from(wire), false)
@@ -194,7 +200,7 @@ mod tests {
             &Method::POST,
             "/p?q=1",
             "agent:80",
-            &h,
+            Outgoing::Map(&h),
             None,
             Framing::Length(12),
         );

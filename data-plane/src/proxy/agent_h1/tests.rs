@@ -58,7 +58,7 @@ async fn agent() -> (TcpListener, String) {
 
 /// Sends a request through `pool` and reads its whole response body.
 async fn fetch(pool: &Pool, method: Method, url: &str, body: ProxyBody) -> Bytes {
-    let r = send(pool.clone(), None, req(method, url, body))
+    let r = send(pool.clone(), None, req(method, url, body), None)
         .await
         .unwrap();
     collect(r.into_body()).await.unwrap()
@@ -74,6 +74,7 @@ fn send_alone(
         Pool::new(1, Duration::from_secs(9)),
         None,
         req(method, url, body),
+        None,
     )
 }
 
@@ -172,14 +173,24 @@ async fn a_post_the_agent_may_have_taken_is_not_sent_twice() {
         }
     });
     let pool = Pool::new(4, Duration::from_secs(60));
-    let r = send(pool.clone(), None, req(Method::POST, &url, full("first")))
-        .await
-        .unwrap();
+    let r = send(
+        pool.clone(),
+        None,
+        req(Method::POST, &url, full("first")),
+        None,
+    )
+    .await
+    .unwrap();
     collect(r.into_body()).await.unwrap();
-    let err = send(pool.clone(), None, req(Method::POST, &url, full("second")))
-        .await
-        .err()
-        .unwrap();
+    let err = send(
+        pool.clone(),
+        None,
+        req(Method::POST, &url, full("second")),
+        None,
+    )
+    .await
+    .err()
+    .unwrap();
     assert!(!err.is_connect(), "{err}");
     assert_eq!(seen.recv().await.unwrap(), b"second");
     tokio::time::sleep(Duration::from_millis(700)).await;

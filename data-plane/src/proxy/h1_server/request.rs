@@ -1,10 +1,12 @@
-//! Request heads from clients, parsed without copying into `http` types, with their body's framing.
+//! Request heads from clients, parsed without copying: `http` types for the request line, the field
+//! lines as received (see [`RawHead`]), and the body's framing.
 
 use bytes::{Bytes, BytesMut};
-use http::{HeaderMap, Method, Uri, Version};
+use http::{Method, Uri, Version};
 
 use crate::proxy::framing::{Decoder, Fields};
 use crate::proxy::h1_head;
+use crate::proxy::req_headers::RawHead;
 
 /// Headers parsed without a heap allocation for httparse's slots.
 const INLINE_HEADERS: usize = 64;
@@ -19,7 +21,8 @@ pub(crate) struct Head {
     pub(crate) method: Method,
     pub(crate) uri: Uri,
     pub(crate) version: Version,
-    pub(crate) headers: HeaderMap,
+    /// The header fields, read in place.
+    pub(crate) headers: RawHead,
     /// How the body is delimited.
     pub(crate) body: Decoder,
     /// The client allows another request on this connection after this one.
@@ -75,11 +78,15 @@ fn parse_with<const N: usize>(buf: &mut BytesMut) -> Result<Option<Head>, HeadEr
     let mut spans = [[0; 4]; N];
     let count = req.headers.len();
     let fields = h1_head::spans(base, req.headers, &mut spans);
+    // Names lower-case, as a header map holds them: the pipeline compares names byte for byte, and
+    // agents receive them as before.
+    for &[start, end, _, _] in &spans[..count] {
+        buf[start..end].make_ascii_lowercase();
+    }
     let raw = buf.split_to(len).freeze();
     let uri = Uri::from_maybe_shared(raw.slice(path_span.0..path_span.0 + path_span.1))
         .map_err(|e| HeadError::Malformed(format!("request target: {e}")))?;
-    // No room for more: the forwarding fields are written into the agent's head, not added here.
-    let headers = h1_head::map(&raw, &spans[..count], 0).map_err(HeadError::Malformed)?;
+    let headers = RawHead::new(raw.clone(), &spans[..count]);
     let (body, framed_cleanly) = body_framing(&fields)?;
     // An HTTP/1.0 message with Transfer-Encoding cannot be delimited reliably (RFC 9112 §6.1).
     let keep_alive = framed_cleanly
@@ -133,11 +140,26 @@ mod tests {
         assert_eq!(h.method, Method::POST);
         assert_eq!(h.uri.path(), "/api/v1/chat");
         assert_eq!(h.uri.query(), Some("x=1"));
-        assert_eq!(h.headers["host"], "gw");
+        let h_headers = crate::proxy::ReqHeaders::Raw(h.headers.clone());
+        assert_eq!(h_headers.get(&http::header::HOST), Some(&b"gw"[..]));
         assert_eq!(h.body.remaining(), Some(2));
         assert!(h.keep_alive && !h.switches && !h.expects_continue);
         assert_eq!(&buf[..], b"hiGET");
         assert!(parse(&mut buf).unwrap().is_none(), "a partial head waits");
+    }
+
+    #[test]
+    fn names_are_lower_cased_and_values_kept() {
+        let mut buf = BytesMut::from(&b"GET / HTTP/1.1\r\nX-Tenant: ACME\r\nHOST: gw\r\n\r\n"[..]);
+        let h = parse(&mut buf).unwrap().unwrap();
+        let fields = crate::proxy::ReqHeaders::Raw(h.headers);
+        let tenant = http::HeaderName::from_static("x-tenant");
+        assert_eq!(
+            fields.get(&tenant),
+            Some(&b"ACME"[..]),
+            "values keep their case"
+        );
+        assert_eq!(fields.get(&http::header::HOST), Some(&b"gw"[..]));
     }
 
     #[test]

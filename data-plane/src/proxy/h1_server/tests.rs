@@ -13,6 +13,7 @@ use tokio::sync::watch;
 use super::{Ended, RequestBody, Settings, serve_connection};
 use crate::proxy::body::full;
 use crate::proxy::raw_fields::Answer;
+use crate::proxy::req_headers::RawHead;
 
 const SETTINGS: Settings = Settings {
     idle: Duration::from_secs(5),
@@ -22,7 +23,7 @@ const SETTINGS: Settings = Settings {
 };
 
 /// Echoes the method, path and body.
-async fn echo(req: Request<RequestBody>) -> Answer {
+async fn echo(req: Request<RequestBody>, _headers: RawHead) -> Answer {
     // A request refused before its body is read, as the gateway refuses an oversized one.
     if req.uri().path() == "/refuse" {
         let mut resp = Response::new(full("refused"));
