@@ -56,11 +56,19 @@ async fn agent() -> (TcpListener, String) {
     (l, url)
 }
 
+/// Sends a request through `pool`, with no forwarding fields.
+fn send_on(
+    pool: &Pool,
+    method: Method,
+    url: &str,
+    body: ProxyBody,
+) -> impl Future<Output = Result<Response<H1Body>, AgentError>> + use<> {
+    send(pool.clone(), None, req(method, url, body), None)
+}
+
 /// Sends a request through `pool` and reads its whole response body.
 async fn fetch(pool: &Pool, method: Method, url: &str, body: ProxyBody) -> Bytes {
-    let r = send(pool.clone(), None, req(method, url, body), None)
-        .await
-        .unwrap();
+    let r = send_on(pool, method, url, body).await.unwrap();
     collect(r.into_body()).await.unwrap()
 }
 
@@ -70,12 +78,7 @@ fn send_alone(
     url: &str,
     body: ProxyBody,
 ) -> impl Future<Output = Result<Response<H1Body>, AgentError>> {
-    send(
-        Pool::new(1, Duration::from_secs(9)),
-        None,
-        req(method, url, body),
-        None,
-    )
+    send_on(&Pool::new(1, Duration::from_secs(9)), method, url, body)
 }
 
 /// A streamed body, fed frame by frame through the returned sender.
@@ -173,24 +176,14 @@ async fn a_post_the_agent_may_have_taken_is_not_sent_twice() {
         }
     });
     let pool = Pool::new(4, Duration::from_secs(60));
-    let r = send(
-        pool.clone(),
-        None,
-        req(Method::POST, &url, full("first")),
-        None,
-    )
-    .await
-    .unwrap();
+    let r = send_on(&pool, Method::POST, &url, full("first"))
+        .await
+        .unwrap();
     collect(r.into_body()).await.unwrap();
-    let err = send(
-        pool.clone(),
-        None,
-        req(Method::POST, &url, full("second")),
-        None,
-    )
-    .await
-    .err()
-    .unwrap();
+    let err = send_on(&pool, Method::POST, &url, full("second"))
+        .await
+        .err()
+        .unwrap();
     assert!(!err.is_connect(), "{err}");
     assert_eq!(seen.recv().await.unwrap(), b"second");
     tokio::time::sleep(Duration::from_millis(700)).await;
