@@ -1,5 +1,6 @@
-//! Our own HTTP/1.1 server connection for plain-TCP clients: requests are parsed into `http` types
-//! without copying, a body that came with its head is handed over whole, and nothing is held while
+//! Our own HTTP/1.1 server connection for plain-TCP clients: request lines are parsed into `http`
+//! types and header fields read in place (see [`RawHead`]), without copying; a body that came with
+//! its head is handed over whole, and nothing is held while
 //! the connection idles (no read or write buffer, no per-request timer), so an idle keep-alive
 //! client costs little more than its task and socket.
 //!

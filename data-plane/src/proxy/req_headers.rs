@@ -218,12 +218,6 @@ impl ReqHeaders {
     }
 }
 
-impl From<HeaderMap> for ReqHeaders {
-    fn from(map: HeaderMap) -> Self {
-        Self::Map(map)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

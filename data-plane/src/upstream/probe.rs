@@ -42,7 +42,7 @@ pub enum CheckFailure {
 
 /// The default [`Probe`]: `GET <uri>` over plain HTTP/1.1, a new connection per check; 2xx passes.
 ///
-/// It does not speak TLS, so it [supports](Probe::supports) `http` endpoints only.
+/// It does not speak TLS: endpoints are `http` only (nodes and validation refuse `https://` ones).
 #[derive(Clone, Debug)]
 pub struct HttpProbe {
     client: Client<HttpConnector, Empty<Bytes>>,
