@@ -11,7 +11,7 @@ use http::uri::PathAndQuery;
 use http::{HeaderMap, HeaderValue, Request, Response, Uri};
 use hyper::body::Body;
 
-use super::body::{BoxError, Peeked, ProxyBody, full, hold, requested_agent};
+use super::body::{BoxError, ProxyBody, full, hold, requested_agent};
 use super::concurrency::InFlightGuard;
 use super::cors::{self, CorsCheck};
 use super::endpoints;
@@ -20,17 +20,15 @@ use super::headers;
 use super::limits;
 use super::pick;
 use super::raw_fields::{Answer, RawFields};
+use super::req_body::{ReqBody, into_body, peek};
 use super::req_headers::{RawHead, ReqHeaders};
+use super::semantic_stage::{semantic_scores, trace_semantic};
 use super::upgrade;
 use crate::compiled::Compiled;
 use crate::metrics::{CLIENT_CLOSED, NO_ROUTE};
 use crate::routing::{CompiledRule, Decision, RequestInfo};
-use crate::semantic::{Scores, semantic_text};
 use crate::state::Shared;
 use crate::upstream::Endpoint;
-
-/// How much of a request body the gateway reads to route it (semantic text, `agent` field, replay).
-const PEEK_LIMIT: usize = 64 * 1024;
 
 /// The status logged for a request whose client went away first (nginx's "client closed request").
 const CLIENT_CLOSED_STATUS: u16 = 499;
@@ -57,13 +55,6 @@ impl Conn {
             scheme,
         }
     }
-}
-
-/// The request body as the pipeline holds it: untouched (but size-limited), or partly or wholly
-/// read.
-enum ReqBody {
-    Untouched(ProxyBody),
-    Peeked(Peeked),
 }
 
 /// The outcome of a proxied request, for the access log and metrics (borrowing the table).
@@ -489,98 +480,6 @@ fn authorized(t: &Compiled, h: &ReqHeaders) -> bool {
     h.get_str(&http::header::AUTHORIZATION)
         .and_then(|v| v.strip_prefix("Bearer "))
         .is_some_and(|key| t.authenticate(key.trim()).is_some())
-}
-
-/// The request's semantic scores: its text read from the body (up to `semantic.maxBodySize`) and
-/// scored by the table's index; a body too large or without text gets no scores (and the default
-/// rule).
-async fn semantic_scores(
-    shared: &Shared,
-    t: &Compiled,
-    headers: &ReqHeaders,
-    body: &mut ReqBody,
-) -> Result<Arc<Scores>, ProxyError> {
-    let cfg = &t.gateway.routing.semantic;
-    let max = usize::try_from(cfg.max_body_size.bytes()).unwrap_or(usize::MAX);
-    let Some(index) = &t.semantic else {
-        return Ok(Arc::new(Scores::none()));
-    };
-    let declared = headers
-        .get_str(&http::header::CONTENT_LENGTH)
-        .and_then(|v| v.parse::<usize>().ok());
-    let bytes = match declared {
-        Some(n) if n > max => None,
-        _ => peek_up_to(body, max.max(PEEK_LIMIT)).await?,
-    };
-    let text = match semantic_text(cfg, bytes.as_deref()) {
-        Ok(text) => text,
-        Err(why) => {
-            shared.metrics.semantic_skipped(why);
-            return Ok(Arc::new(Scores::none()));
-        }
-    };
-    let scores = index.score(&text).await;
-    if scores.fallback.is_some() {
-        shared.metrics.semantic_fallback();
-    }
-    Ok(scores)
-}
-
-/// A debug event with the numbers of a semantic decision (the same ones `route.explain` prints).
-fn trace_semantic(t: &Compiled, info: &RequestInfo<'_>, scores: &Scores, rid: &HeaderValue) {
-    if !tracing::enabled!(target: "openclaw::semantic", tracing::Level::DEBUG) {
-        return;
-    }
-    let ranking = t.routes.rank_semantic(info, scores);
-    let lead = ranking.ranked.first();
-    tracing::debug!(
-        target: "openclaw::semantic",
-        request_id = rid.to_str().unwrap_or(""),
-        encoder = %scores.encoder,
-        fallback = scores.fallback.as_deref().unwrap_or(""),
-        rule = lead.map_or("", |r| r.rule.name.as_str()),
-        category = lead.and_then(|r| r.category.as_deref()).unwrap_or(""),
-        raw = lead.map_or(0.0, |r| r.raw),
-        confidence = lead.map_or(0.0, |r| r.confidence),
-        threshold = lead.map_or(0.0, |r| r.threshold),
-        runner_up = ranking.ranked.get(1).map_or(0.0, |r| r.confidence),
-        margin = ranking.margin,
-        matched = ranking.winner.is_some(),
-        reason = ranking.reason.as_deref().unwrap_or(""),
-        "semantic decision"
-    );
-}
-
-/// Reads the start of the body once; the complete body when it fits, else `None`.
-async fn peek(body: &mut ReqBody) -> Result<Option<Bytes>, ProxyError> {
-    peek_up_to(body, PEEK_LIMIT).await
-}
-
-/// Reads up to `limit` bytes of the body once (later calls see what the first read); the whole body
-/// when it ended within the limit, else `None`.
-async fn peek_up_to(body: &mut ReqBody, limit: usize) -> Result<Option<Bytes>, ProxyError> {
-    if let ReqBody::Untouched(_) = body {
-        let ReqBody::Untouched(incoming) =
-            std::mem::replace(body, ReqBody::Peeked(Peeked::Complete(Bytes::new())))
-        else {
-            return Ok(None);
-        };
-        let peeked = Peeked::read(incoming, limit)
-            .await
-            .map_err(limits::body_error)?;
-        *body = ReqBody::Peeked(peeked);
-    }
-    match body {
-        ReqBody::Peeked(p) => Ok(p.complete().cloned()),
-        ReqBody::Untouched(_) => Ok(None),
-    }
-}
-
-fn into_body(body: ReqBody) -> ProxyBody {
-    match body {
-        ReqBody::Untouched(b) => b,
-        ReqBody::Peeked(p) => p.into_body(),
-    }
 }
 
 /// The request towards the agent, hop-by-hop headers removed (the client adds the forwarding ones);
