@@ -167,14 +167,12 @@ where
                 expects_continue,
                 takes_trailers,
                 switches,
-                raw,
             } = head;
             if switches {
-                let mut replay = BytesMut::from(raw);
+                let mut replay = BytesMut::from(headers.into_head());
                 replay.extend_from_slice(&buf);
                 return Ok(Ended::HandOff(Prefixed::new(io, replay.freeze())));
             }
-            drop(raw);
             let head_request = method == http::Method::HEAD;
             let (body, feed) = match decoder.remaining() {
                 Some(0) => (RequestBody::Whole(Some(Bytes::new())), None),

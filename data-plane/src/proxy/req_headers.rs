@@ -88,6 +88,11 @@ impl RawHead {
         }
     }
 
+    /// The head as received (names lower-case).
+    pub(crate) fn into_head(self) -> Bytes {
+        self.head
+    }
+
     /// Each field as (name, value).
     fn fields(&self) -> impl Iterator<Item = (&[u8], &[u8])> + Clone {
         self.spans

@@ -1,7 +1,7 @@
 //! Request heads from clients, parsed without copying: `http` types for the request line, the field
 //! lines as received (see [`RawHead`]), and the body's framing.
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use http::{Method, Uri, Version};
 
 use crate::proxy::framing::{Decoder, Fields};
@@ -21,7 +21,8 @@ pub(crate) struct Head {
     pub(crate) method: Method,
     pub(crate) uri: Uri,
     pub(crate) version: Version,
-    /// The header fields, read in place.
+    /// The header fields, read in place; its bytes are the head as received (given back when the
+    /// connection is handed over).
     pub(crate) headers: RawHead,
     /// How the body is delimited.
     pub(crate) body: Decoder,
@@ -33,8 +34,6 @@ pub(crate) struct Head {
     pub(crate) takes_trailers: bool,
     /// A protocol switch (`Connection: upgrade`) or CONNECT: served by hyper, which owns upgrades.
     pub(crate) switches: bool,
-    /// The head as received (to give it back when the connection is handed over).
-    pub(crate) raw: Bytes,
 }
 
 /// Why a request head is refused.
@@ -86,7 +85,7 @@ fn parse_with<const N: usize>(buf: &mut BytesMut) -> Result<Option<Head>, HeadEr
     let raw = buf.split_to(len).freeze();
     let uri = Uri::from_maybe_shared(raw.slice(path_span.0..path_span.0 + path_span.1))
         .map_err(|e| HeadError::Malformed(format!("request target: {e}")))?;
-    let headers = RawHead::new(raw.clone(), &spans[..count]);
+
     let (body, framed_cleanly) = body_framing(&fields)?;
     // An HTTP/1.0 message with Transfer-Encoding cannot be delimited reliably (RFC 9112 §6.1).
     let keep_alive = framed_cleanly
@@ -102,8 +101,7 @@ fn parse_with<const N: usize>(buf: &mut BytesMut) -> Result<Option<Head>, HeadEr
         uri,
         version,
         body,
-        headers,
-        raw,
+        headers: RawHead::new(raw, &spans[..count]),
     }))
 }
 
