@@ -11,6 +11,7 @@ mod agent_h1;
 mod body;
 mod client;
 mod client_io;
+mod coarse_clock;
 mod concurrency;
 mod cors;
 mod endpoints;

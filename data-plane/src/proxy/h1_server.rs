@@ -21,7 +21,7 @@ use std::future::{Future, poll_fn};
 use std::io;
 use std::pin::{Pin, pin};
 use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http::Request;
@@ -88,7 +88,7 @@ where
                 // Nothing is held while the connection waits.
                 buf = BytesMut::new();
             }
-            watch.phase = Phase::Idle(Instant::now());
+            watch.enter(Phase::Idle);
             // Where the search for the end of the head goes on: a head is parsed only once its
             // blank line is in, so a client trickling it in small pieces costs one scan, not one
             // parse per piece.
@@ -132,10 +132,8 @@ where
                 }
                 // Part of a head is in and more is awaited: the head's read timeout runs from now
                 // (a head that arrives in one read never needs the clock).
-                if !buf.is_empty()
-                    && let Phase::Idle(_) = watch.phase
-                {
-                    watch.phase = Phase::Head(Instant::now());
+                if !buf.is_empty() && watch.phase == Phase::Idle {
+                    watch.enter(Phase::Head);
                 }
                 // The watchdog runs only while a head is awaited: a busy connection costs it
                 // nothing.
@@ -251,21 +249,28 @@ fn request(
 }
 
 /// Where a connection is, for its watchdog.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Phase {
-    /// Waiting for a request since then.
-    Idle(Instant),
-    /// A request head has been arriving since then.
-    Head(Instant),
+    /// Waiting for a request.
+    Idle,
+    /// A request head is arriving.
+    Head,
 }
 
 /// Enforces `http.timeouts.idle` between requests and `http.timeouts.read` on heads (slowloris),
-/// and notices shutdown. It is polled only while the connection waits for a head, with one interval
-/// per connection rather than a timer per request.
+/// and notices shutdown. It is polled only while the connection waits for a head, and measures a
+/// phase in ticks of one timer per connection (a quarter of the shorter timeout), so neither a
+/// request nor a wait reads the clock: a phase ends between its timeout and a tick past it.
 struct Watchdog<'a> {
     settings: Settings,
     phase: Phase,
-    ticks: tokio::time::Interval,
+    /// Ticks seen since the phase began.
+    ticks: u32,
+    tick: Duration,
+    timer: Pin<Box<tokio::time::Sleep>>,
+    /// The timer holds the task's waker (it is polled again only when it fired or the waker
+    /// changed).
+    armed: bool,
     stop: &'a watch::Receiver<bool>,
     /// Wakes the connection when shutdown starts; polled again only when the task's waker changes.
     stopping: Pin<Box<dyn Future<Output = ()> + Send + 'a>>,
@@ -278,13 +283,14 @@ struct Watchdog<'a> {
 impl<'a> Watchdog<'a> {
     fn new(settings: Settings, stop: &'a watch::Receiver<bool>) -> Self {
         let tick = (settings.idle.min(settings.read) / 4).max(Duration::from_millis(10));
-        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + tick, tick);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut watcher = stop.clone();
         Self {
             settings,
-            phase: Phase::Idle(Instant::now()),
-            ticks,
+            phase: Phase::Idle,
+            ticks: 0,
+            tick,
+            timer: Box::pin(tokio::time::sleep(tick)),
+            armed: false,
             stop,
             // A dropped sender also means the server is going away.
             stopping: Box::pin(async move {
@@ -295,6 +301,21 @@ impl<'a> Watchdog<'a> {
         }
     }
 
+    /// Starts timing `phase`. A tick that fired before it began does not count for it.
+    fn enter(&mut self, phase: Phase) {
+        self.phase = phase;
+        self.ticks = 0;
+        if self.armed && self.timer.is_elapsed() {
+            self.rearm();
+        }
+    }
+
+    fn rearm(&mut self) {
+        let next = tokio::time::Instant::now() + self.tick;
+        self.timer.as_mut().reset(next);
+        self.armed = false;
+    }
+
     /// True once shutdown has started (an atomic load: it runs before every request and response).
     fn closing(&mut self) -> bool {
         if !self.closing {
@@ -303,36 +324,49 @@ impl<'a> Watchdog<'a> {
         self.closing
     }
 
+    /// True when the phase has lasted past its timeout: the first of its ticks may come at once, so
+    /// one more than the timeout's worth are needed.
+    fn expired(&self) -> bool {
+        let limit = match self.phase {
+            Phase::Idle => self.settings.idle,
+            Phase::Head => self.settings.read,
+        };
+        let needed = limit.as_nanos().div_ceil(self.tick.as_nanos().max(1)) + 1;
+        u128::from(self.ticks) >= needed
+    }
+
     /// Ready when the waiting connection must close: shutdown started, or its idle or head time
     /// ran out.
     fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        // Once complete, the shutdown future is never polled again.
-        if !self.closing
-            && !self
-                .registered
-                .as_ref()
-                .is_some_and(|w| w.will_wake(cx.waker()))
-        {
-            if self.stopping.as_mut().poll(cx).is_ready() {
+        let fresh = !self
+            .registered
+            .as_ref()
+            .is_some_and(|w| w.will_wake(cx.waker()));
+        if fresh {
+            // Once complete, the shutdown future is never polled again.
+            if !self.closing && self.stopping.as_mut().poll(cx).is_ready() {
                 self.closing = true;
             }
             self.registered = Some(cx.waker().clone());
+            self.armed = false;
         }
-        if self.closing() && matches!(self.phase, Phase::Idle(_)) {
+        if self.closing() && self.phase == Phase::Idle {
             return Poll::Ready(());
         }
-        while self.ticks.poll_tick(cx).is_ready() {
-            match self.phase {
-                Phase::Idle(since) if since.elapsed() >= self.settings.idle => {
-                    return Poll::Ready(());
-                }
-                Phase::Head(since) if since.elapsed() >= self.settings.read => {
-                    tracing::debug!("request head not received within the read timeout: closing");
-                    return Poll::Ready(());
-                }
-                _ => {}
-            }
+        if self.armed && !self.timer.is_elapsed() {
+            return Poll::Pending;
         }
+        while self.timer.as_mut().poll(cx).is_ready() {
+            self.ticks = self.ticks.saturating_add(1);
+            if self.expired() {
+                if self.phase == Phase::Head {
+                    tracing::debug!("request head not received within the read timeout: closing");
+                }
+                return Poll::Ready(());
+            }
+            self.rearm();
+        }
+        self.armed = true;
         Poll::Pending
     }
 }

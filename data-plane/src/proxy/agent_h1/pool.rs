@@ -14,9 +14,9 @@ use std::time::Duration;
 use bytes::BytesMut;
 use http::uri::Authority;
 use tokio::net::TcpStream;
-use tokio::time::Instant;
 
 use super::error::AgentError;
+use crate::proxy::coarse_clock;
 use fxhash::FxHashMap;
 
 /// How long establishing a connection to an agent may take.
@@ -41,7 +41,9 @@ struct Inner {
 
 struct Idle {
     conn: Conn,
-    since: Instant,
+    /// When it was put back, on the coarse monotonic clock (its age needs no better than
+    /// milliseconds, and this is read twice per request).
+    since: Duration,
 }
 
 /// A connection to an agent, with its read buffer and a buffer for request heads.
@@ -106,9 +108,9 @@ impl Pool {
     fn take_idle(&self, key: &Authority) -> Option<Conn> {
         let mut hosts = self.inner.hosts.lock().ok()?;
         let idle = hosts.get_mut(key.as_str())?;
-        let now = Instant::now();
+        let now = coarse_clock::monotonic();
         while let Some(Idle { mut conn, since }) = idle.pop() {
-            if now.duration_since(since) < self.inner.idle_timeout && alive(&conn.io) {
+            if now.saturating_sub(since) < self.inner.idle_timeout && alive(&conn.io) {
                 conn.reused = true;
                 return Some(conn);
             }
@@ -145,7 +147,7 @@ impl Inner {
             }
             idle.push(Idle {
                 conn,
-                since: Instant::now(),
+                since: coarse_clock::monotonic(),
             });
         }
         if !self.reaping.swap(true, Ordering::AcqRel) {
@@ -164,9 +166,9 @@ async fn reap(pool: Weak<Inner>, idle_timeout: Duration) {
         let Ok(mut hosts) = inner.hosts.lock() else {
             return;
         };
-        let now = Instant::now();
+        let now = coarse_clock::monotonic();
         hosts.retain(|_, idle| {
-            idle.retain(|i| now.duration_since(i.since) < idle_timeout && alive(&i.conn.io));
+            idle.retain(|i| now.saturating_sub(i.since) < idle_timeout && alive(&i.conn.io));
             !idle.is_empty()
         });
         if hosts.is_empty() {

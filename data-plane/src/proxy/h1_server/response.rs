@@ -7,7 +7,7 @@ use std::future::{Future, poll_fn};
 use std::io;
 use std::pin::Pin;
 use std::task::Poll;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use bytes::{BufMut, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH, DATE, TRANSFER_ENCODING};
@@ -16,6 +16,7 @@ use hyper::body::Body;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use crate::proxy::body::ProxyBody;
+use crate::proxy::coarse_clock;
 use crate::proxy::h1_head;
 use crate::proxy::raw_fields::{Answer, RawFields};
 use crate::proxy::wire::write_two;
@@ -310,13 +311,15 @@ thread_local! {
 }
 
 /// Writes the current `Date` value.
+/// The `Date` value for now, formatted once per second: the second is read from the coarse
+/// real-time clock, which may lag by a few milliseconds (so does nginx's cached time).
 fn put_http_date(dst: &mut BytesMut) {
-    let now = SystemTime::now();
-    let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let secs = coarse_clock::unix_secs();
     DATE_CACHE.with(|c| {
         let mut c = c.borrow_mut();
         if c.0 != secs || c.1.is_empty() {
-            *c = (secs, httpdate::fmt_http_date(now));
+            let at = UNIX_EPOCH + std::time::Duration::from_secs(secs);
+            *c = (secs, httpdate::fmt_http_date(at));
         }
         dst.put_slice(c.1.as_bytes());
     });
