@@ -6,10 +6,10 @@ use std::cell::RefCell;
 use std::future::{Future, poll_fn};
 use std::io;
 use std::pin::Pin;
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::UNIX_EPOCH;
 
-use bytes::{BufMut, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH, DATE, TRANSFER_ENCODING};
 use http::{HeaderMap, StatusCode, Version};
 use hyper::body::Body;
@@ -46,7 +46,9 @@ enum Framing {
 /// the connection may carry another request.
 ///
 /// The head is encoded when this is called, so the returned future (which lives in the
-/// connection's) keeps only the body and the encoded head, not the response.
+/// connection's, and is moved as it is built) keeps only the body and the encoded head, not the
+/// response. A response whose body is whole at once (the usual case) goes out in one write from a
+/// future of a few words; one that streams is written by a boxed future of its own.
 pub(crate) fn write<'a, T>(
     io: &'a mut T,
     answer: Answer,
@@ -57,12 +59,95 @@ where
 {
     let prepared = prepare(answer, how);
     async move {
-        let keep = match prepared {
-            Ok(out) => write_out(io, out, how.takes_trailers).await,
-            Err(e) => Err(e),
+        let mut out = prepared?;
+        let keep = match poll_fn(|cx| Poll::Ready(begin(&mut out, cx))).await {
+            Begin::Whole { data, keep } => {
+                write_two(io, &out.head, &data).await?;
+                keep
+            }
+            Begin::Streams(first) => Box::pin(stream(io, out, first, how.takes_trailers)).await,
+            Begin::Failed(e) => Err(e),
         };
         io.flush().await?;
         keep
+    }
+}
+
+/// What the first look at a response's body found.
+enum Begin {
+    /// The head (completed) and `data` are the whole response; `keep` is its outcome once
+    /// written.
+    Whole {
+        data: Bytes,
+        keep: io::Result<bool>,
+    },
+    /// The body goes on past its first frame, or is not ready yet.
+    Streams(First),
+    Failed(io::Error),
+}
+
+/// A streaming body's first frame.
+enum First {
+    Pending,
+    Data(Bytes),
+    Trailers(Option<HeaderMap>),
+}
+
+/// Looks at the body once: when it is all there, finishes the head (a chunked body's chunk and end
+/// go into it) and says what else to write.
+fn begin(out: &mut Outgoing, cx: &mut Context<'_>) -> Begin {
+    let framing = out.framing;
+    if framing == Framing::None || out.body.is_end_stream() {
+        if matches!(framing, Framing::Length(n) if n > 0) {
+            return Begin::Failed(io::Error::other("response body ended before its length"));
+        }
+        if framing == Framing::Chunked {
+            out.head.put_slice(b"0\r\n\r\n");
+        }
+        return Begin::Whole {
+            data: Bytes::new(),
+            keep: Ok(!out.closing),
+        };
+    }
+    // The first frame is usually there already: it goes out with the head.
+    match Pin::new(&mut out.body).poll_frame(cx) {
+        Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+            Ok(data) => {
+                let sent = data.len() as u64;
+                if let Err(e) = check_room(framing, sent) {
+                    return Begin::Failed(e);
+                }
+                if !out.body.is_end_stream() {
+                    return Begin::Streams(First::Data(data));
+                }
+                let keep = finish(framing, sent, out.closing);
+                if framing != Framing::Chunked {
+                    return Begin::Whole { data, keep };
+                }
+                if !data.is_empty() {
+                    chunk_prefix(&mut out.head, data.len());
+                    out.head.put_slice(&data);
+                    out.head.put_slice(b"\r\n");
+                }
+                out.head.put_slice(b"0\r\n\r\n");
+                Begin::Whole {
+                    data: Bytes::new(),
+                    keep,
+                }
+            }
+            Err(frame) => Begin::Streams(First::Trailers(frame.into_trailers().ok())),
+        },
+        Poll::Ready(Some(Err(e))) => Begin::Failed(io::Error::other(e)),
+        Poll::Ready(None) => {
+            if framing == Framing::Chunked {
+                out.head.put_slice(b"0\r\n\r\n");
+            }
+            Begin::Whole {
+                data: Bytes::new(),
+                keep: finish(framing, 0, out.closing),
+            }
+        }
+        Poll::Pending => Begin::Streams(First::Pending),
     }
 }
 
@@ -117,7 +202,13 @@ fn prepare(answer: Answer, how: Answering) -> io::Result<Outgoing> {
     })
 }
 
-async fn write_out<T>(io: &mut T, out: Outgoing, takes_trailers: bool) -> io::Result<bool>
+/// Writes the head and a body that streams (SSE, say), each frame as soon as it arrives.
+async fn stream<T>(
+    io: &mut T,
+    out: Outgoing,
+    first: First,
+    takes_trailers: bool,
+) -> io::Result<bool>
 where
     T: AsyncWrite + Unpin,
 {
@@ -127,57 +218,28 @@ where
         framing,
         closing,
     } = out;
-    if framing == Framing::None || body.is_end_stream() {
-        if matches!(framing, Framing::Length(n) if n > 0) {
-            return Err(io::Error::other("response body ended before its length"));
-        }
-        if framing == Framing::Chunked {
-            head.put_slice(b"0\r\n\r\n");
-        }
-        io.write_all(&head).await?;
-        return Ok(!closing);
-    }
-    // The first frame is usually there already: it goes out with the head.
-    let first = poll_fn(|cx| Poll::Ready(Pin::new(&mut body).poll_frame(cx))).await;
     let mut pending_trailers = None;
     let mut sent = 0u64;
     match first {
-        Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
-            Ok(data) => {
-                sent += data.len() as u64;
-                check_room(framing, sent)?;
-                let end = body.is_end_stream();
-                if framing == Framing::Chunked {
-                    if !data.is_empty() {
-                        chunk_prefix(&mut head, data.len());
-                        head.put_slice(&data);
-                        head.put_slice(b"\r\n");
-                    }
-                    if end {
-                        head.put_slice(b"0\r\n\r\n");
-                    }
-                    io.write_all(&head).await?;
-                } else {
-                    write_two(io, &head, &data).await?;
-                }
-                if end {
-                    return finish(framing, sent, closing);
-                }
-            }
-            Err(frame) => {
-                pending_trailers = frame.into_trailers().ok();
-                io.write_all(&head).await?;
-            }
-        },
-        Poll::Ready(Some(Err(e))) => return Err(io::Error::other(e)),
-        Poll::Ready(None) => {
+        First::Data(data) => {
+            sent += data.len() as u64;
             if framing == Framing::Chunked {
-                head.put_slice(b"0\r\n\r\n");
+                if !data.is_empty() {
+                    chunk_prefix(&mut head, data.len());
+                    head.put_slice(&data);
+                    head.put_slice(b"\r\n");
+                }
+                io.write_all(&head).await?;
+            } else {
+                write_two(io, &head, &data).await?;
             }
-            io.write_all(&head).await?;
-            return finish(framing, sent, closing);
+            io.flush().await?;
         }
-        Poll::Pending => {
+        First::Trailers(t) => {
+            pending_trailers = t;
+            io.write_all(&head).await?;
+        }
+        First::Pending => {
             io.write_all(&head).await?;
             io.flush().await?;
         }
