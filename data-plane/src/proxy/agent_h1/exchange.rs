@@ -79,7 +79,11 @@ pub(crate) fn send(
         };
         let head_request = parts.method == Method::HEAD;
         let idempotent = parts.method.is_idempotent();
-        let mut conn = pool.get(&key).await?;
+        // A new connection is the rare case: its (larger) future is boxed, so this one stays small.
+        let mut conn = match pool.take_idle(&key) {
+            Some(conn) => conn,
+            None => Box::pin(pool.connect(&key)).await?,
+        };
         loop {
             conn.write.clear();
             head::encode_request(
@@ -103,7 +107,7 @@ pub(crate) fn send(
                 Ok((parsed, sent_all)) => return Ok(respond(conn, parsed, sent_all)),
                 Err(f) if f.retry_safe && reused && whole => {
                     tracing::debug!(agent = %key, error = %f.error, "idle connection was closed by the agent: sending again");
-                    conn = pool.connect(&key).await?;
+                    conn = Box::pin(pool.connect(&key)).await?;
                 }
                 Err(f) => return Err(f.error),
             }
@@ -160,7 +164,7 @@ async fn exchange(
             queue.push(Bytes::from_static(b"0\r\n\r\n"));
             queue.ended = true;
         }
-        pump(conn, body, framing, queue, 0).await?
+        Box::pin(pump(conn, body, framing, queue, 0)).await?
     } else {
         let data = first.unwrap_or_default();
         let len = data.len() as u64;
@@ -169,7 +173,7 @@ async fn exchange(
             check_length(framing, len, true).map_err(fail)?;
             Sent::All
         } else {
-            pump(conn, body, framing, Queue::default(), len).await?
+            Box::pin(pump(conn, body, framing, Queue::default(), len)).await?
         }
     };
     loop {
@@ -212,7 +216,7 @@ enum Sent {
 }
 
 /// Sends the rest of a streamed body (after `queue`, with `counted` bytes of it already out) while
-/// watching for an early response.
+/// watching for an early response. Boxed by its callers: a body whole in hand never needs it.
 async fn pump(
     conn: &mut Conn,
     body: &mut ProxyBody,

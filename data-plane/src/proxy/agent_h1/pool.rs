@@ -72,7 +72,9 @@ impl Pool {
         }
     }
 
-    /// An idle connection to `key` when one is alive, else a new one.
+    /// An idle connection to `key` when one is alive, else a new one (for tests: the exchange boxes
+    /// the connect path).
+    #[cfg(test)]
     pub(crate) async fn get(&self, key: &Authority) -> Result<Conn, AgentError> {
         if let Some(conn) = self.take_idle(key) {
             return Ok(conn);
@@ -105,7 +107,8 @@ impl Pool {
         })
     }
 
-    fn take_idle(&self, key: &Authority) -> Option<Conn> {
+    /// An idle connection to `key` that is still alive, if any.
+    pub(crate) fn take_idle(&self, key: &Authority) -> Option<Conn> {
         let mut hosts = self.inner.hosts.lock().ok()?;
         let idle = hosts.get_mut(key.as_str())?;
         let now = coarse_clock::monotonic();
