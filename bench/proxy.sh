@@ -64,14 +64,14 @@ fi
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 if [[ "$BUILD" == 1 ]]; then
-    echo "building release binaries…" >&2
-    cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml" \
+    echo "building the production binaries (profile \`production\`: LTO, one codegen unit; a few minutes)…" >&2
+    cargo build --profile production --quiet --manifest-path "$ROOT/Cargo.toml" \
         -p openclaw-data-plane -p openclaw-e2e --bin openclaw-data-plane --bin bench-agent
 fi
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps --manifest-path "$ROOT/Cargo.toml" \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-AGENT_BIN="$TARGET_DIR/release/bench-agent"
-DP_BIN="$TARGET_DIR/release/openclaw-data-plane"
+AGENT_BIN="$TARGET_DIR/production/bench-agent"
+DP_BIN="$TARGET_DIR/production/openclaw-data-plane"
 for b in "$AGENT_BIN" "$DP_BIN"; do
     [[ -x "$b" ]] || { echo "not built: $b (run without --no-build)" >&2; exit 1; }
 done
