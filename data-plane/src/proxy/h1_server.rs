@@ -1,8 +1,8 @@
 //! Our own HTTP/1.1 server connection for plain-TCP clients: request lines are parsed into `http`
 //! types and header fields read in place (see [`RawHead`]), without copying; a body that came with
-//! its head is handed over whole, and nothing is held while
-//! the connection idles (no read or write buffer, no per-request timer), so an idle keep-alive
-//! client costs little more than its task and socket.
+//! its head is handed over whole. A busy connection reuses its read buffer from request to request;
+//! one that has idled for a watchdog tick holds nothing (no read or write buffer, no per-request
+//! timer), so an idle keep-alive client costs little more than its task and socket.
 //!
 //! What it does not serve itself it hands to hyper with the bytes read so far: HTTP/2 with prior
 //! knowledge (h2c) and protocol switches (WebSocket `Upgrade`, `CONNECT`), which hyper owns.
@@ -84,9 +84,14 @@ where
                 let _ = io.shutdown().await;
                 return Ok(Ended::Closed);
             }
-            if buf.is_empty() {
-                // Nothing is held while the connection waits.
-                buf = BytesMut::new();
+            if buf.is_empty() && buf.capacity() > 0 {
+                // The previous request's bytes are gone by now: its room is reclaimed in place, so
+                // a busy connection reads its next head without allocating. A large room (a
+                // streamed body's) is not kept, and one idle for a tick is given back (below).
+                buf.reserve(wire::HEAD_SPACE);
+                if buf.capacity() > 2 * wire::HEAD_SPACE {
+                    buf = BytesMut::new();
+                }
             }
             watch.enter(Phase::Idle);
             // Where the search for the end of the head goes on: a head is parsed only once its
@@ -141,7 +146,14 @@ where
                     poll_fn(
                         |cx| match wire::poll_read(&mut io, &mut buf, wire::HEAD_SPACE, cx) {
                             Poll::Ready(r) => Poll::Ready(Some(r)),
-                            Poll::Pending => watch.poll_expired(cx).map(|()| None),
+                            Poll::Pending => {
+                                let expired = watch.poll_expired(cx);
+                                if buf.is_empty() && watch.idled() {
+                                    // Nothing is held while the connection idles.
+                                    buf = BytesMut::new();
+                                }
+                                expired.map(|()| None)
+                            }
                         },
                     )
                     .await;
@@ -314,6 +326,11 @@ impl<'a> Watchdog<'a> {
         let next = tokio::time::Instant::now() + self.tick;
         self.timer.as_mut().reset(next);
         self.armed = false;
+    }
+
+    /// True once the connection has waited for a request through a whole tick.
+    fn idled(&self) -> bool {
+        self.phase == Phase::Idle && self.ticks > 0
     }
 
     /// True once shutdown has started (an atomic load: it runs before every request and response).

@@ -227,7 +227,10 @@ pub(crate) fn new_request_id() -> HeaderValue {
         out[2 * i] = HEX[usize::from(x >> 4)];
         out[2 * i + 1] = HEX[usize::from(x & 0xf)];
     }
-    HeaderValue::from_bytes(&out).unwrap_or_else(|_| HeaderValue::from_static("0"))
+    // Owned by its `Bytes` from the start: a copied slice would be promoted to shared storage (a
+    // second allocation) at the first of the id's clones (towards the agent, into the response).
+    HeaderValue::from_maybe_shared(Bytes::from_owner(out))
+        .unwrap_or_else(|_| HeaderValue::from_static("0"))
 }
 
 thread_local! {
