@@ -78,6 +78,8 @@ where
     async move {
         let mut watch = Watchdog::new(settings, stop);
         let mut buf = BytesMut::new();
+        // Room for response heads, lent to each response and kept while the connection is busy.
+        let mut spare = BytesMut::new();
         let mut first = true;
         loop {
             if watch.closing() {
@@ -151,6 +153,7 @@ where
                                 if buf.is_empty() && watch.idled() {
                                     // Nothing is held while the connection idles.
                                     buf = BytesMut::new();
+                                    spare = BytesMut::new();
                                 }
                                 expired.map(|()| None)
                             }
@@ -233,7 +236,7 @@ where
                 takes_trailers,
                 closing: watch.closing() || !keep_alive || !body_read,
             };
-            if !response::write(&mut io, resp, how).await? {
+            if !response::write(&mut io, resp, how, &mut spare).await? {
                 if body_read {
                     let _ = io.shutdown().await;
                 } else {
@@ -497,7 +500,8 @@ async fn refuse<T: AsyncRead + AsyncWrite + Unpin>(io: &mut T, e: ProxyError) {
         takes_trailers: false,
         closing: true,
     };
-    let _ = response::write(io, Answer::from_response(e.into_response(&rid)), how).await;
+    let answer = Answer::from_response(e.into_response(&rid));
+    let _ = response::write(io, answer, how, &mut BytesMut::new()).await;
     linger(io).await;
 }
 

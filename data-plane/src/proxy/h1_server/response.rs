@@ -48,21 +48,26 @@ enum Framing {
 /// The head is encoded when this is called, so the returned future (which lives in the
 /// connection's, and is moved as it is built) keeps only the body and the encoded head, not the
 /// response. A response whose body is whole at once (the usual case) goes out in one write from a
-/// future of a few words; one that streams is written by a boxed future of its own.
+/// future of a few words; one that streams is written by a boxed future of its own. `spare` lends
+/// the room for the head and gets it back after a whole response.
 pub(crate) fn write<'a, T>(
     io: &'a mut T,
     answer: Answer,
     how: Answering,
+    spare: &'a mut BytesMut,
 ) -> impl Future<Output = io::Result<bool>> + 'a
 where
     T: AsyncWrite + Unpin,
 {
-    let prepared = prepare(answer, how);
+    let prepared = prepare(answer, how, std::mem::take(spare));
     async move {
         let mut out = prepared?;
         let keep = match poll_fn(|cx| Poll::Ready(begin(&mut out, cx))).await {
             Begin::Whole { data, keep } => {
                 write_two(io, &out.head, &data).await?;
+                // Its room serves the connection's next response.
+                out.head.clear();
+                *spare = out.head;
                 keep
             }
             Begin::Streams(first) => Box::pin(stream(io, out, first, how.takes_trailers)).await,
@@ -160,8 +165,9 @@ struct Outgoing {
     closing: bool,
 }
 
-/// Encodes `answer`'s head and decides its framing; a 1xx final status is refused.
-fn prepare(answer: Answer, how: Answering) -> io::Result<Outgoing> {
+/// Encodes `answer`'s head (into `head`, whose room is reused) and decides its framing; a 1xx
+/// final status is refused.
+fn prepare(answer: Answer, how: Answering, mut head: BytesMut) -> io::Result<Outgoing> {
     let Answer { resp, fields } = answer;
     let (parts, body) = resp.into_parts();
     let status = parts.status;
@@ -185,7 +191,8 @@ fn prepare(answer: Answer, how: Answering) -> io::Result<Outgoing> {
         Framing::Close
     };
     let closing = how.closing || framing == Framing::Close || asks_close(&parts.headers);
-    let mut head = BytesMut::with_capacity(256 + parts.headers.len() * 40);
+    head.clear();
+    head.reserve(256 + parts.headers.len() * 40);
     encode_head(
         &mut head,
         how.version,
@@ -396,9 +403,14 @@ mod tests {
 
     async fn wire(resp: Response<ProxyBody>, how: Answering) -> (String, bool) {
         let mut out = Vec::new();
-        let keep = write(&mut out, Answer::from_response(resp), how)
-            .await
-            .unwrap();
+        let keep = write(
+            &mut out,
+            Answer::from_response(resp),
+            how,
+            &mut BytesMut::new(),
+        )
+        .await
+        .unwrap();
         (String::from_utf8(out).unwrap(), keep)
     }
 
@@ -482,9 +494,14 @@ mod tests {
         let mut resp = Response::new(full("x"));
         *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
         assert!(
-            write(&mut out, Answer::from_response(resp), H11)
-                .await
-                .is_err()
+            write(
+                &mut out,
+                Answer::from_response(resp),
+                H11,
+                &mut BytesMut::new()
+            )
+            .await
+            .is_err()
         );
         assert!(out.is_empty(), "nothing is written");
 
@@ -510,9 +527,14 @@ mod tests {
         let mut out = Vec::new();
         let resp = Response::new(Short(lying).boxed());
         assert!(
-            write(&mut out, Answer::from_response(resp), H11)
-                .await
-                .is_err()
+            write(
+                &mut out,
+                Answer::from_response(resp),
+                H11,
+                &mut BytesMut::new()
+            )
+            .await
+            .is_err()
         );
         assert!(
             !String::from_utf8_lossy(&out).contains("too long"),
