@@ -414,6 +414,14 @@ mod tests {
         (String::from_utf8(out).unwrap(), keep)
     }
 
+    /// Writes `resp` for an HTTP/1.1 client: the outcome, and what went out.
+    async fn attempt(resp: Response<ProxyBody>) -> (io::Result<bool>, Vec<u8>) {
+        let mut out = Vec::new();
+        let answer = Answer::from_response(resp);
+        let result = write(&mut out, answer, H11, &mut BytesMut::new()).await;
+        (result, out)
+    }
+
     const H11: Answering = Answering {
         version: Version::HTTP_11,
         head_request: false,
@@ -490,19 +498,10 @@ mod tests {
 
     #[tokio::test]
     async fn bodies_that_break_their_length_and_stray_1xx_are_errors() {
-        let mut out = Vec::new();
         let mut resp = Response::new(full("x"));
         *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-        assert!(
-            write(
-                &mut out,
-                Answer::from_response(resp),
-                H11,
-                &mut BytesMut::new()
-            )
-            .await
-            .is_err()
-        );
+        let (result, out) = attempt(resp).await;
+        assert!(result.is_err());
         assert!(out.is_empty(), "nothing is written");
 
         use http_body_util::BodyExt;
@@ -524,18 +523,8 @@ mod tests {
                 hyper::body::SizeHint::with_exact(3)
             }
         }
-        let mut out = Vec::new();
-        let resp = Response::new(Short(lying).boxed());
-        assert!(
-            write(
-                &mut out,
-                Answer::from_response(resp),
-                H11,
-                &mut BytesMut::new()
-            )
-            .await
-            .is_err()
-        );
+        let (result, out) = attempt(Response::new(Short(lying).boxed())).await;
+        assert!(result.is_err());
         assert!(
             !String::from_utf8_lossy(&out).contains("too long"),
             "the excess is not written"
