@@ -4,7 +4,7 @@
 //! hyper serves (HTTP/2) gets them as a map, with the same result as
 //! [`super::headers::to_client`] and [`super::cors::mark`].
 
-use bytes::{Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, Response};
 
 use super::body::ProxyBody;
@@ -119,11 +119,9 @@ impl RawFields {
         let mut start = 0;
         // Every line, the blank one included, ends in LF.
         memchr::memchr_iter(b'\n', lines).filter_map(move |end| {
-            let line = &lines[start..end];
+            let line = &lines[start..=end];
             start = end + 1;
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            let colon = memchr::memchr(b':', line)?;
-            Some((&line[..colon], line[colon + 1..].trim_ascii()))
+            split_line(line).map(|(name, value, _)| (name, value))
         })
     }
 
@@ -157,7 +155,8 @@ impl RawFields {
     }
 
     /// Writes the agent's fields that go on; `None` (in part written) when a `Connection` field
-    /// turns up while `named` (look for the fields it names) is off.
+    /// turns up while `named` (look for the fields it names) is off. Lines already in the form the
+    /// gateway writes (`name: value` and CRLF) are copied as they are, a run of them at a time.
     fn write_fields<'a>(
         &'a self,
         dst: &mut BytesMut,
@@ -165,35 +164,54 @@ impl RawFields {
         named: bool,
     ) -> Option<Found<'a>> {
         let mut found = Found::default();
-        for (name, value) in self.fields() {
-            if named && self.named_by_connection(name) {
+        let lines = &self.lines[..];
+        // The pending run of lines to copy as they are.
+        let mut run = 0..0;
+        let mut start = 0;
+        for end in memchr::memchr_iter(b'\n', lines) {
+            let whole = start..end + 1;
+            start = end + 1;
+            let Some((name, value, canonical)) = split_line(&lines[whole.clone()]) else {
+                continue;
+            };
+            let dropped = (named && self.named_by_connection(name))
+                || match kind(name) {
+                    Kind::Connection if !named => return None,
+                    Kind::HopByHop | Kind::Connection => true,
+                    Kind::ContentLength => !keep_length,
+                    Kind::Via => {
+                        found.via.get_or_insert(value);
+                        true
+                    }
+                    Kind::RequestId => self.request_id.is_some(),
+                    Kind::Route => self.route.is_some(),
+                    Kind::AllowOrigin => self.allow_origin.is_some(),
+                    Kind::Date => {
+                        found.date = true;
+                        false
+                    }
+                    Kind::Vary => {
+                        found.varies |= super::cors::covers_origin(value);
+                        false
+                    }
+                    Kind::Other => false,
+                };
+            if dropped {
                 continue;
             }
-            let dropped = match kind(name) {
-                Kind::Connection if !named => return None,
-                Kind::HopByHop | Kind::Connection => true,
-                Kind::ContentLength => !keep_length,
-                Kind::Via => {
-                    found.via.get_or_insert(value);
-                    true
+            if canonical {
+                if run.end != whole.start {
+                    put_run(dst, &lines[run]);
+                    run = whole.start..whole.start;
                 }
-                Kind::RequestId => self.request_id.is_some(),
-                Kind::Route => self.route.is_some(),
-                Kind::AllowOrigin => self.allow_origin.is_some(),
-                Kind::Date => {
-                    found.date = true;
-                    false
-                }
-                Kind::Vary => {
-                    found.varies |= super::cors::covers_origin(value);
-                    false
-                }
-                Kind::Other => false,
-            };
-            if !dropped {
+                run.end = whole.end;
+            } else {
+                put_run(dst, &lines[run]);
+                run = whole.end..whole.end;
                 put_field(dst, name, &[value]);
             }
         }
+        put_run(dst, &lines[run]);
         Some(found)
     }
 
@@ -245,6 +263,26 @@ impl RawFields {
     }
 }
 
+/// Copies a run of field lines (nothing when it is empty).
+fn put_run(dst: &mut BytesMut, run: &[u8]) {
+    if !run.is_empty() {
+        dst.put_slice(run);
+    }
+}
+
+/// A field line (ending in LF) as (name, value without surrounding whitespace, whether the line
+/// is already `name: value` and CRLF); `None` for a line without a colon.
+fn split_line(line: &[u8]) -> Option<(&[u8], &[u8], bool)> {
+    let body = line.strip_suffix(b"\n").unwrap_or(line);
+    let crlf = body.len() < line.len() && body.ends_with(b"\r");
+    let body = body.strip_suffix(b"\r").unwrap_or(body);
+    let colon = memchr::memchr(b':', body)?;
+    let (name, rest) = (&body[..colon], &body[colon + 1..]);
+    let value = rest.trim_ascii();
+    let canonical = crlf && rest.first() == Some(&b' ') && value.len() + 1 == rest.len();
+    Some((name, value, canonical))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -254,13 +292,15 @@ mod tests {
 
     #[test]
     fn written_fields_equal_the_header_map_the_gateway_would_build() {
-        let heads: [&[u8]; 6] = [
+        let heads: [&[u8]; 7] = [
             b"",
             b"Content-Type: application/json\r\nContent-Length: 5\r\nDate: Tue, 01 Jan 2030 00:00:00 GMT\r\n",
             b"Via: 1.0 edge\nX-Request-Id: theirs\nX-OpenClaw-Route: theirs\nVary: Accept\nVary: Origin\n",
             b"Connection: keep-alive, X-Hop\r\nX-Hop: 1\r\nKeep-Alive: timeout=5\r\nTransfer-Encoding: chunked\r\nUpgrade: h2c\r\nTrailer: x\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n",
             b"Access-Control-Allow-Origin: *\r\nVary:  *  \r\nVia: 1.1 \xff\r\n",
             b"Connection: close, Via, date, vary\r\nVia: 1.0 x\r\nDate: Tue, 01 Jan 2030 00:00:00 GMT\r\nVary: Origin\r\nX-Kept: 1\r\n",
+            // Lines copied as they are (in runs) beside ones rewritten: no space, extra spaces, LF.
+            b"X-A: 1\r\nX-Empty: \r\nX-B:2\r\nX-C: 3 \r\nX-D: 4\r\nX-E: 5\nX-F: 6\r\n",
         ];
         let rid = HeaderValue::from_static("rid-1");
         let route = HeaderValue::from_static("chat");
