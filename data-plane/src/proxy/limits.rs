@@ -33,8 +33,7 @@ pub(crate) fn head_size<B>(req: &Request<B>, headers: &ReqHeaders) -> usize {
             a.as_str().len() + uri.scheme_str().map_or(0, |s| s.len() + 3)
         });
     let line = req.method().as_str().len() + 1 + target + 11;
-    let fields: usize = headers.iter().map(|(n, v)| n.len() + 2 + v.len() + 2).sum();
-    line + fields + 2
+    line + headers.written_size() + 2
 }
 
 /// 431 when the request head is larger than `max` bytes.

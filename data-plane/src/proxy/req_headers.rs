@@ -201,6 +201,18 @@ impl ReqHeaders {
         }
     }
 
+    /// The bytes the fields take as `name: value` lines (CRLF-ended), from their lengths alone.
+    pub(crate) fn written_size(&self) -> usize {
+        match self {
+            Self::Map(m) => m.iter().map(|(n, v)| n.as_str().len() + v.len() + 4).sum(),
+            Self::Raw(r) => r
+                .spans
+                .iter()
+                .map(|&[ns, ne, vs, ve]| (ne - ns) + (ve - vs) + 4)
+                .sum(),
+        }
+    }
+
     /// True when a field `name` is present.
     pub fn contains(&self, name: &HeaderName) -> bool {
         self.get(name).is_some()
@@ -261,6 +273,8 @@ mod tests {
             assert!(!h.contains(&http::header::ORIGIN));
             assert_eq!(h.value(&http::header::HOST).unwrap(), "gw");
             assert_eq!(h.iter().count(), 5);
+            // "host: gw", "x-multi: a", "x-multi: b", "x-bin: \xff", "authorization: Bearer k".
+            assert_eq!(h.written_size(), 10 + 12 + 12 + 10 + 25);
         }
     }
 
