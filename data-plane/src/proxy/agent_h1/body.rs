@@ -1,5 +1,5 @@
 //! An agent's response body, read from its connection as the client side polls it; the connection
-//! goes back to the pool the moment the body's end is seen.
+//! goes back to the pool once the body has ended and is dropped.
 
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
@@ -97,6 +97,14 @@ impl H1Body {
     }
 }
 
+impl Drop for H1Body {
+    fn drop(&mut self) {
+        if !self.upgrade && self.decoder.is_done() {
+            self.finish();
+        }
+    }
+}
+
 impl Body for H1Body {
     type Data = Bytes;
     type Error = BoxError;
@@ -117,11 +125,10 @@ impl Body for H1Body {
                 Err(e) => return this.fail(e.into()),
                 Ok(Decoded::Data(data)) => {
                     // Read past the framing that follows, so the end is known without another poll.
+                    // The connection goes back when this body is dropped (after the data is
+                    // written on, so the client's answer waits for none of the pool's work).
                     if let Err(e) = this.decoder.settle(&mut conn.read) {
                         return this.fail(e.into());
-                    }
-                    if this.decoder.is_done() {
-                        this.finish();
                     }
                     return Poll::Ready(Some(Ok(Frame::data(data))));
                 }
