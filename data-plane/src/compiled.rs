@@ -1,6 +1,6 @@
 //! A snapshot compiled for serving: resolved secrets, the typed config, the route table, the agents it
-//! names (from the long-lived registry) and per-rule balancing cursors. Immutable once built; a node
-//! swaps whole `Compiled` values atomically.
+//! names (from the long-lived registry) and each rule's endpoints to balance over. Immutable once
+//! built; a node swaps whole `Compiled` values atomically.
 
 use openclaw_config::{Gateway, secrets};
 use serde_json::Value;
@@ -9,7 +9,7 @@ use crate::not_enforced::not_enforced;
 use crate::proxy::CorsPolicy;
 use crate::routing::RouteTable;
 use crate::semantic::{ModelStore, SemanticError, SemanticIndex};
-use crate::upstream::{AgentSet, Registry, RoundRobin};
+use crate::upstream::{AgentSet, Choices, Registry};
 
 /// Why a snapshot cannot be served (the node NACKs with this text and keeps its current table).
 #[derive(Debug, thiserror::Error)]
@@ -39,13 +39,12 @@ pub enum ApplyError {
     },
 }
 
-/// Round-robin cursors of one rule: its target and its fallback.
-#[derive(Default)]
-pub struct RuleCursors {
-    /// Over the target's agents.
-    pub target: RoundRobin,
-    /// Over the fallback's agents.
-    pub fallback: RoundRobin,
+/// The endpoints one rule balances over: its target's and its fallback's.
+pub struct RuleChoices {
+    /// The target's agents.
+    pub target: Choices,
+    /// The fallback's agents (none without a fallback).
+    pub fallback: Choices,
 }
 
 /// Everything a request needs from one config version.
@@ -60,10 +59,8 @@ pub struct Compiled {
     pub routes: RouteTable,
     /// The agents, by id.
     pub agents: AgentSet,
-    /// One cursor pair per rule, by rule index.
-    pub cursors: Vec<RuleCursors>,
-    /// The cursor of agent overrides.
-    pub override_cursor: RoundRobin,
+    /// Per rule, by rule index: the endpoints it picks from.
+    pub choices: Vec<RuleChoices>,
     /// `(id, "sha256:<hex>")` of every accepted API key.
     pub api_keys: Vec<(String, String)>,
     /// Settings accepted but not enforced yet.
@@ -139,10 +136,17 @@ impl Compiled {
             &gateway.agents.discovery.static_agents,
             &gateway.agents.health_check,
         )?;
-        let cursors = routes
+        let choices = routes
             .rules()
             .iter()
-            .map(|_| RuleCursors::default())
+            .map(|r| RuleChoices {
+                target: agents.choices(&r.target.agents),
+                fallback: r
+                    .fallback
+                    .as_ref()
+                    .map(|f| agents.choices(&f.agents))
+                    .unwrap_or_default(),
+            })
             .collect();
         Ok(Self {
             version,
@@ -152,8 +156,7 @@ impl Compiled {
             gateway,
             routes,
             agents,
-            cursors,
-            override_cursor: RoundRobin::default(),
+            choices,
             api_keys,
             tls,
             semantic,

@@ -13,6 +13,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use crate::semantic::Skip;
+use fxhash::FxHashMap;
 
 /// Label value of requests no rule took.
 pub const NO_ROUTE: &str = "(none)";
@@ -52,7 +53,8 @@ pub struct Metrics {
 
 struct Series {
     buckets: Arc<[f64]>,
-    routes: BTreeMap<Arc<str>, RouteSeries>,
+    /// Hashed: every request looks its route up here (rendering sorts the names).
+    routes: FxHashMap<Arc<str>, RouteSeries>,
     errors: BTreeMap<&'static str, AtomicU64>,
 }
 
@@ -78,7 +80,7 @@ impl Metrics {
     pub fn new(buckets: &[f64]) -> Arc<Self> {
         let mut series = Series {
             buckets: buckets.into(),
-            routes: BTreeMap::new(),
+            routes: FxHashMap::default(),
             errors: BTreeMap::new(),
         };
         for kind in ERROR_KINDS {
@@ -172,8 +174,10 @@ impl Metrics {
         let Ok(s) = self.series.read() else {
             return out;
         };
+        let mut routes: Vec<_> = s.routes.iter().collect();
+        routes.sort_unstable_by(|a, b| a.0.cmp(b.0));
         out.push_str("# HELP gateway_requests_total Requests answered, by route and status class.\n# TYPE gateway_requests_total counter\n");
-        for (route, r) in &s.routes {
+        for &(route, r) in &routes {
             for (class, c) in CLASSES.iter().zip(&r.classes) {
                 let _ = writeln!(
                     out,
@@ -184,7 +188,7 @@ impl Metrics {
             }
         }
         out.push_str("# HELP gateway_request_duration_seconds Time to the response headers, by route.\n# TYPE gateway_request_duration_seconds histogram\n");
-        for (route, r) in &s.routes {
+        for &(route, r) in &routes {
             let h = &r.durations;
             let route = escape(route);
             let mut cumulative = 0;

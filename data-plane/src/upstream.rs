@@ -5,7 +5,7 @@
 //! owns that state, keyed by agent id and endpoint URL: [`Registry::sync`] reconciles it with each
 //! snapshot and returns an immutable [`AgentSet`] for the new table, reusing the same
 //! [`Arc<Endpoint>`](Endpoint) for every agent whose URL did not change. Active health checks run as
-//! one task per endpoint through a [`Probe`] ([`HttpProbe`] by default); [`AgentSet::pick`] round
+//! one task per endpoint through a [`Probe`] ([`HttpProbe`] by default); [`Choices::pick`] round
 //! robins over the healthy endpoints of a rule's target.
 
 mod agent_set;
@@ -15,7 +15,7 @@ mod error;
 mod probe;
 mod registry;
 
-pub use agent_set::{AgentSet, RoundRobin};
+pub use agent_set::{AgentSet, Choices};
 pub use endpoint::{Endpoint, EndpointHealth, InFlight, LastCheck};
 pub use error::UpstreamError;
 pub use probe::{CheckFailure, HttpProbe, Probe, ProbeFuture};

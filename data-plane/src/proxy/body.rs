@@ -12,15 +12,92 @@ use hyper::body::{Body, Frame, SizeHint};
 /// Errors inside bodies.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Every body the proxy produces.
-pub type ProxyBody = BoxBody<Bytes, BoxError>;
+/// Every body the proxy produces: bytes in hand (no allocation, the usual request body), or any
+/// other body, boxed.
+pub struct ProxyBody(Kind);
+
+enum Kind {
+    /// Taken by the first poll.
+    Full(Option<Bytes>),
+    Boxed(BoxBody<Bytes, BoxError>),
+}
 
 /// A small complete body.
 pub fn full(b: impl Into<Bytes>) -> ProxyBody {
-    http_body_util::Full::new(b.into())
-        .map_err(|never| match never {})
-        .boxed()
+    ProxyBody(Kind::Full(Some(b.into())))
 }
+
+// === impl ProxyBody ===
+
+impl ProxyBody {
+    /// Any body, boxed.
+    pub fn new<B>(body: B) -> Self
+    where
+        B: Body<Data = Bytes> + Send + Sync + 'static,
+        B::Error: Into<BoxError>,
+    {
+        Self(Kind::Boxed(body.map_err(Into::into).boxed()))
+    }
+}
+
+impl Default for ProxyBody {
+    fn default() -> Self {
+        full(Bytes::new())
+    }
+}
+
+impl std::fmt::Debug for ProxyBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Kind::Full(b) => f.debug_tuple("Full").field(b).finish(),
+            Kind::Boxed(_) => f.write_str("Boxed"),
+        }
+    }
+}
+
+impl Body for ProxyBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match &mut self.get_mut().0 {
+            Kind::Full(b) => Poll::Ready(
+                b.take()
+                    .filter(|b| !b.is_empty())
+                    .map(|b| Ok(Frame::data(b))),
+            ),
+            Kind::Boxed(b) => Pin::new(b).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.0 {
+            Kind::Full(b) => b.as_ref().is_none_or(Bytes::is_empty),
+            Kind::Boxed(b) => b.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.0 {
+            Kind::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
+            Kind::Boxed(b) => b.size_hint(),
+        }
+    }
+}
+
+/// A client's request body that may be whole in hand already (read with its head): such a body is
+/// passed on as bytes, with nothing around it to count or time its reads.
+pub(crate) trait InHand: Sized {
+    /// The whole body when it is in hand, else the body back.
+    fn in_hand(self) -> Result<Bytes, Self> {
+        Err(self)
+    }
+}
+
+impl InHand for hyper::body::Incoming {}
 
 /// A request body after peeking: the part read so far and, unless it ended, the rest still unread.
 pub(crate) enum Peeked {
@@ -64,11 +141,10 @@ impl Peeked {
     pub(crate) fn into_body(self) -> ProxyBody {
         match self {
             Self::Complete(b) => full(b),
-            Self::Partial(prefix, rest) => Prefixed {
+            Self::Partial(prefix, rest) => ProxyBody::new(Prefixed {
                 prefix: Some(prefix),
                 rest,
-            }
-            .boxed(),
+            }),
         }
     }
 }
@@ -118,11 +194,10 @@ where
     B::Error: Into<BoxError>,
     G: Send + Sync + Unpin + 'static,
 {
-    Guarded {
+    ProxyBody::new(Guarded {
         body,
         guard: Some(guard),
-    }
-    .boxed()
+    })
 }
 
 struct Guarded<B, G> {

@@ -11,7 +11,7 @@ use http::uri::PathAndQuery;
 use http::{HeaderMap, HeaderValue, Request, Response, Uri};
 use hyper::body::Body;
 
-use super::body::{BoxError, ProxyBody, full, hold, requested_agent};
+use super::body::{BoxError, InHand, ProxyBody, full, hold, requested_agent};
 use super::concurrency::InFlightGuard;
 use super::cors::{self, CorsCheck};
 use super::endpoints;
@@ -79,7 +79,7 @@ pub(crate) fn handle<B>(
     raw: Option<RawHead>,
 ) -> impl Future<Output = Answer>
 where
-    B: Body<Data = Bytes> + Send + Sync + Unpin + 'static,
+    B: Body<Data = Bytes> + InHand + Send + Sync + Unpin + 'static,
     B::Error: Into<BoxError>,
 {
     async move {
@@ -217,7 +217,7 @@ fn admit<'t, B>(
     allow_origin: &mut Option<HeaderValue>,
 ) -> Result<Admitted, Outcome<'t>>
 where
-    B: Body<Data = Bytes> + Send + Sync + Unpin + 'static,
+    B: Body<Data = Bytes> + InHand + Send + Sync + Unpin + 'static,
     B::Error: Into<BoxError>,
 {
     let (shared, rid) = (record.shared, &record.request_id);

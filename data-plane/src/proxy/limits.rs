@@ -15,11 +15,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::Request;
-use http_body_util::BodyExt;
 use hyper::body::{Body, Frame, SizeHint};
 use tokio::time::Sleep;
 
-use super::body::{BoxError, ProxyBody};
+use super::body::{BoxError, InHand, ProxyBody, full};
 use super::error::ProxyError;
 use super::req_headers::ReqHeaders;
 
@@ -58,7 +57,7 @@ pub(crate) fn limit_body<B>(
     read_timeout: Option<Duration>,
 ) -> Result<ProxyBody, ProxyError>
 where
-    B: Body<Data = Bytes> + Send + Sync + Unpin + 'static,
+    B: Body<Data = Bytes> + InHand + Send + Sync + Unpin + 'static,
     B::Error: Into<BoxError>,
 {
     // A declared length (Content-Length, or an empty body) is enforced by hyper itself: the body
@@ -68,9 +67,13 @@ where
         Some(_) => false,
         None => true,
     };
+    let body = match body.in_hand() {
+        Ok(whole) => return Ok(full(whole)),
+        Err(body) => body,
+    };
     let timeout = read_timeout.filter(|_| !body.is_end_stream());
     if !count && timeout.is_none() {
-        return Ok(body.map_err(Into::into).boxed());
+        return Ok(ProxyBody::new(body));
     }
     let bounded = Bounded {
         inner: body,
@@ -79,7 +82,7 @@ where
         timeout,
         deadline: None,
     };
-    Ok(bounded.boxed())
+    Ok(ProxyBody::new(bounded))
 }
 
 /// The error of a request body that could not be read: 413 when it went past the size limit, 408
@@ -178,13 +181,17 @@ where
 
 #[cfg(test)]
 mod tests {
-    use http_body_util::{BodyExt, StreamBody};
+    use http_body_util::{BodyExt, Full, StreamBody};
 
     use super::*;
 
+    // Bodies of these kinds are never whole in hand.
+    impl InHand for Full<Bytes> {}
+    impl<S> InHand for StreamBody<S> {}
+
     fn chunked(
         parts: &[&'static [u8]],
-    ) -> impl Body<Data = Bytes, Error = BoxError> + Send + Sync + Unpin {
+    ) -> impl Body<Data = Bytes, Error = BoxError> + InHand + Send + Sync + Unpin {
         let frames: Vec<Result<Frame<Bytes>, BoxError>> = parts
             .iter()
             .map(|p| Ok(Frame::data(Bytes::from_static(p))))
@@ -210,7 +217,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_declared_length_is_checked_up_front() {
-        let body = http_body_util::Full::new(Bytes::from_static(b"12345"));
+        let body = Full::new(Bytes::from_static(b"12345"));
         assert!(matches!(
             limit_body(body.clone(), 4, None),
             Err(ProxyError::PayloadTooLarge(4))

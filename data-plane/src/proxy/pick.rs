@@ -65,13 +65,13 @@ pub(crate) fn pick(
             .map(|f| (f, PickedBy::Fallback))
             .ok_or_else(|| ProxyError::NoHealthyEndpoint(name.to_string()));
     }
-    let cursors = &t.cursors[rule.index];
-    if let Some(ep) = t.agents.pick(&rule.target.agents, &cursors.target) {
+    let choices = &t.choices[rule.index];
+    if let Some(ep) = choices.target.pick() {
         return Ok((ep, PickedBy::Target));
     }
-    rule.fallback
-        .as_ref()
-        .and_then(|f| t.agents.pick(&f.agents, &cursors.fallback))
+    choices
+        .fallback
+        .pick()
         .map(|ep| (ep, PickedBy::Fallback))
         .ok_or_else(|| ProxyError::NoHealthyEndpoint(rule.target.name.clone()))
 }
@@ -82,7 +82,6 @@ pub(crate) fn fallback(
     rule: &CompiledRule,
     failed: &Endpoint,
 ) -> Option<Arc<Endpoint>> {
-    let f = rule.fallback.as_ref()?;
-    let ep = t.agents.pick(&f.agents, &t.cursors[rule.index].fallback)?;
+    let ep = t.choices[rule.index].fallback.pick()?;
     (ep.agent_id() != failed.agent_id()).then_some(ep)
 }

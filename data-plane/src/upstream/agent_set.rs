@@ -15,9 +15,12 @@ pub struct AgentSet {
     inner: Arc<Inner>,
 }
 
-/// A round-robin cursor, one per target list (kept in the compiled rule).
+/// The endpoints of one target list (a rule's target or fallback), resolved when the table is
+/// compiled, and its round-robin cursor: picking then looks nothing up by name.
 #[derive(Debug, Default)]
-pub struct RoundRobin {
+pub struct Choices {
+    /// In the list's order; ids the set does not hold are left out.
+    endpoints: Box<[Arc<Endpoint>]>,
     next: AtomicUsize,
 }
 
@@ -63,35 +66,36 @@ impl AgentSet {
         self.inner.endpoints.is_empty()
     }
 
-    /// The next healthy endpoint among `agents`, round robin by `cursor`; `None` when none of them
-    /// is healthy (unknown ids are skipped).
-    pub fn pick(&self, agents: &[String], cursor: &RoundRobin) -> Option<Arc<Endpoint>> {
-        let healthy = || {
-            agents
+    /// The endpoints of `agents` (ids this set does not hold are skipped), to pick among.
+    pub fn choices(&self, agents: &[String]) -> Choices {
+        Choices {
+            endpoints: agents
                 .iter()
                 .filter_map(|id| self.get(id))
-                .filter(|e| e.is_healthy())
-        };
+                .cloned()
+                .collect(),
+            next: AtomicUsize::new(0),
+        }
+    }
+}
+
+// === impl Choices ===
+
+impl Choices {
+    /// The next healthy endpoint, round robin; `None` when none is healthy.
+    pub fn pick(&self) -> Option<Arc<Endpoint>> {
+        let all = &*self.endpoints;
+        if let [only] = all {
+            return only.is_healthy().then(|| only.clone());
+        }
+        let healthy = || all.iter().filter(|e| e.is_healthy());
         // Two passes instead of collecting, so picking never allocates.
         let count = healthy().count();
         if count == 0 {
             return None;
         }
-        let n = cursor.next() % count;
+        let n = self.next.fetch_add(1, Ordering::Relaxed) % count;
         // Health may change between the passes; then any healthy one will do.
         healthy().nth(n).or_else(|| healthy().next()).cloned()
-    }
-}
-
-// === impl RoundRobin ===
-
-impl RoundRobin {
-    /// A cursor starting at the first endpoint.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    fn next(&self) -> usize {
-        self.next.fetch_add(1, Ordering::Relaxed)
     }
 }

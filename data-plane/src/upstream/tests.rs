@@ -445,18 +445,17 @@ fn round_robin_spreads_over_healthy_endpoints() {
         agent("c", "http://c:1"),
     ];
     let set = registry.sync(&agents, &disabled()).unwrap();
-    let target = ids(&["a", "b", "c"]);
-    let rr = RoundRobin::new();
+    let target = set.choices(&ids(&["a", "b", "c"]));
     let mut counts: HashMap<String, usize> = HashMap::new();
     for _ in 0..300 {
-        let e = set.pick(&target, &rr).unwrap();
+        let e = target.pick().unwrap();
         *counts.entry(e.agent_id().to_owned()).or_default() += 1;
     }
     assert_eq!(counts.values().copied().collect::<Vec<_>>(), [100; 3]);
 
     mark_down(set.get("b").unwrap());
     let picks: Vec<_> = (0..6)
-        .map(|_| set.pick(&target, &rr).unwrap().agent_id().to_owned())
+        .map(|_| target.pick().unwrap().agent_id().to_owned())
         .collect();
     assert!(!picks.iter().any(|p| p == "b"));
     assert_eq!(picks.iter().filter(|p| *p == "a").count(), 3);
@@ -465,9 +464,13 @@ fn round_robin_spreads_over_healthy_endpoints() {
     }
 
     // Unknown ids are skipped; a separate cursor is independent.
-    let other = RoundRobin::new();
-    let e = set.pick(&ids(&["nope", "c"]), &other).unwrap();
-    assert_eq!(e.agent_id(), "c");
+    let other = set.choices(&ids(&["nope", "c"]));
+    assert_eq!(other.pick().unwrap().agent_id(), "c");
+    mark_down(set.get("c").unwrap());
+    assert!(
+        other.pick().is_none(),
+        "a single endpoint is picked only while healthy"
+    );
 }
 
 #[test]
@@ -479,13 +482,12 @@ fn pick_is_none_when_nothing_is_healthy() {
             &disabled(),
         )
         .unwrap();
-    let rr = RoundRobin::new();
     mark_down(set.get("a").unwrap());
     mark_down(set.get("b").unwrap());
-    assert!(set.pick(&ids(&["a", "b"]), &rr).is_none());
-    assert!(set.pick(&[], &rr).is_none());
-    assert!(set.pick(&ids(&["ghost"]), &rr).is_none());
-    assert!(AgentSet::default().pick(&ids(&["a"]), &rr).is_none());
+    assert!(set.choices(&ids(&["a", "b"])).pick().is_none());
+    assert!(set.choices(&[]).pick().is_none());
+    assert!(set.choices(&ids(&["ghost"])).pick().is_none());
+    assert!(AgentSet::default().choices(&ids(&["a"])).pick().is_none());
 }
 
 mod real_server;

@@ -138,11 +138,12 @@ impl Inner {
             let Ok(mut hosts) = self.hosts.lock() else {
                 return;
             };
-            if !hosts.contains_key(&*conn.key) {
-                hosts.insert(conn.key.clone(), Vec::with_capacity(self.per_host.min(64)));
-            }
-            let Some(idle) = hosts.get_mut(&*conn.key) else {
-                return;
+            // One lookup in the usual case (the host has its list already).
+            let idle = match hosts.get_mut(&*conn.key) {
+                Some(idle) => idle,
+                None => hosts
+                    .entry(conn.key.clone())
+                    .or_insert_with(|| Vec::with_capacity(self.per_host.min(64))),
             };
             if idle.len() >= self.per_host {
                 return;

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Method, Request, Response};
-use http_body_util::BodyExt;
 use hyper::body::Frame;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -85,7 +84,7 @@ fn send_alone(
 fn streamed(room: usize) -> (mpsc::Sender<Result<Frame<Bytes>, BoxError>>, ProxyBody) {
     let (tx, rx) = mpsc::channel(room);
     let body = http_body_util::StreamBody::new(tokio_stream::wrappers::ReceiverStream::new(rx));
-    (tx, body.boxed())
+    (tx, ProxyBody::new(body))
 }
 
 fn req(method: Method, url: &str, body: ProxyBody) -> Request<ProxyBody> {

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::proxy::body::BoxError;
+use crate::proxy::body::{BoxError, InHand};
 
 /// The body of a request from an HTTP/1.1 client.
 pub(crate) enum RequestBody {
@@ -48,6 +48,15 @@ impl RequestBody {
                 wanted: Some(wanted),
             },
         )
+    }
+}
+
+impl InHand for RequestBody {
+    fn in_hand(self) -> Result<Bytes, Self> {
+        match self {
+            Self::Whole(b) => Ok(b.unwrap_or_default()),
+            streaming => Err(streaming),
+        }
     }
 }
 

@@ -445,13 +445,12 @@ mod tests {
 
     #[tokio::test]
     async fn streams_are_chunked_for_http11_and_close_delimited_for_http10() {
-        use http_body_util::BodyExt;
         let stream = || {
             let frames: Vec<Result<_, crate::proxy::body::BoxError>> = vec![
                 Ok(hyper::body::Frame::data(Bytes::from_static(b"ab"))),
                 Ok(hyper::body::Frame::data(Bytes::from_static(b"cde"))),
             ];
-            http_body_util::StreamBody::new(tokio_stream::iter(frames)).boxed()
+            ProxyBody::new(http_body_util::StreamBody::new(tokio_stream::iter(frames)))
         };
         let (w, keep) = wire(Response::new(stream()), H11).await;
         assert!(w.contains("transfer-encoding: chunked\r\n"), "{w}");
@@ -504,10 +503,7 @@ mod tests {
         assert!(result.is_err());
         assert!(out.is_empty(), "nothing is written");
 
-        use http_body_util::BodyExt;
-        let lying = http_body_util::Full::new(Bytes::from_static(b"too long"))
-            .map_err(|never| match never {})
-            .boxed();
+        let lying = ProxyBody::new(http_body_util::Full::new(Bytes::from_static(b"too long")));
         // A body announcing 3 bytes that delivers 8.
         struct Short(ProxyBody);
         impl Body for Short {
@@ -523,7 +519,7 @@ mod tests {
                 hyper::body::SizeHint::with_exact(3)
             }
         }
-        let (result, out) = attempt(Response::new(Short(lying).boxed())).await;
+        let (result, out) = attempt(Response::new(ProxyBody::new(Short(lying)))).await;
         assert!(result.is_err());
         assert!(
             !String::from_utf8_lossy(&out).contains("too long"),
