@@ -10,16 +10,15 @@ use super::framing::Fields;
 /// Where a parsed field lies in its head: name start and end, value start and end.
 pub(crate) type Span = [usize; 4];
 
-/// Records in `out` (a slot per field) where each field httparse found in `head` (which starts at
-/// `base`) lies, and returns what the fields say about framing. Spans on the caller's stack spare a
-/// heap allocation per head.
-pub(crate) fn spans(base: usize, parsed: &[httparse::Header<'_>], out: &mut [Span]) -> Fields {
+/// Appends to `out` where each field httparse found in `head` (which starts at `base`) lies, and
+/// returns what the fields say about framing.
+pub(crate) fn spans(base: usize, parsed: &[httparse::Header<'_>], out: &mut Vec<Span>) -> Fields {
     let mut fields = Fields::default();
-    for (h, slot) in parsed.iter().zip(out.iter_mut()) {
+    for h in parsed {
         fields.add(h.name, h.value);
         let name = h.name.as_ptr() as usize - base;
         let value = h.value.as_ptr() as usize - base;
-        *slot = [name, name + h.name.len(), value, value + h.value.len()];
+        out.push([name, name + h.name.len(), value, value + h.value.len()]);
     }
     fields
 }

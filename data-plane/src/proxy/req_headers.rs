@@ -81,10 +81,10 @@ fn map_fields(m: &HeaderMap) -> impl Iterator<Item = (&[u8], &[u8])> {
 impl RawHead {
     /// The fields of `head` at `spans` (as [`super::h1_head::spans`] records them), names already
     /// lower-case.
-    pub(crate) fn new(head: Bytes, spans: &[Span]) -> Self {
+    pub(crate) fn new(head: Bytes, spans: Vec<Span>) -> Self {
         Self {
             head,
-            spans: spans.into(),
+            spans: spans.into_boxed_slice(),
         }
     }
 
@@ -103,7 +103,10 @@ impl RawHead {
     /// The first value of `name`.
     pub(crate) fn get(&self, name: &HeaderName) -> Option<&[u8]> {
         let name = name.as_str().as_bytes();
-        self.fields().find(|(n, _)| *n == name).map(|(_, v)| v)
+        // Lengths and last bytes first: most fields differ there, without a call to compare them.
+        self.fields()
+            .find(|(n, _)| n.len() == name.len() && n.last() == name.last() && *n == name)
+            .map(|(_, v)| v)
     }
 
     /// The fields that go on to the next hop: not hop-by-hop, nor named by `Connection` (as
@@ -247,13 +250,12 @@ mod tests {
         let mut slots = [httparse::EMPTY_HEADER; 32];
         let mut req = httparse::Request::new(&mut slots);
         assert!(req.parse(&wire).unwrap().is_complete());
-        let mut spans = [[0; 4]; 32];
-        let n = req.headers.len();
+        let mut spans = Vec::new();
         h1_head::spans(wire.as_ptr() as usize, req.headers, &mut spans);
-        for &[start, end, _, _] in &spans[..n] {
+        for &[start, end, _, _] in &spans {
             wire[start..end].make_ascii_lowercase();
         }
-        let raw = RawHead::new(Bytes::from(wire), &spans[..n]);
+        let raw = RawHead::new(Bytes::from(wire), spans);
         let map = ReqHeaders::Map(raw.clone().into_map());
         (ReqHeaders::Raw(raw), map)
     }

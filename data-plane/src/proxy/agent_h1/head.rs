@@ -106,9 +106,12 @@ fn parse_with<const N: usize>(
     buf: &mut BytesMut,
     head_request: bool,
 ) -> Result<Option<Parsed>, AgentError> {
-    let mut slots = [httparse::EMPTY_HEADER; N];
-    let mut res = httparse::Response::new(&mut slots);
-    let len = match res.parse(buf) {
+    // Slots left uninitialised, as for requests (see `h1_server::request`).
+    let mut slots = [const { std::mem::MaybeUninit::uninit() }; N];
+    let mut res = httparse::Response::new(&mut []);
+    let len = match httparse::ParserConfig::default()
+        .parse_response_with_uninit_headers(&mut res, buf, &mut slots)
+    {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(e) => return Err(AgentError::Invalid(e.to_string())),

@@ -1,6 +1,8 @@
 //! Request heads from clients, parsed without copying: `http` types for the request line, the field
 //! lines as received (see [`RawHead`]), and the body's framing.
 
+use std::mem::MaybeUninit;
+
 use bytes::BytesMut;
 use http::{Method, Uri, Version};
 
@@ -56,9 +58,11 @@ pub(crate) fn parse(buf: &mut BytesMut) -> Result<Option<Head>, HeadError> {
 }
 
 fn parse_with<const N: usize>(buf: &mut BytesMut) -> Result<Option<Head>, HeadError> {
-    let mut slots = [httparse::EMPTY_HEADER; N];
-    let mut req = httparse::Request::new(&mut slots);
-    let len = match req.parse(buf) {
+    // Slots left uninitialised: the parser writes those it fills (zeroing 64 slots cost more than
+    // parsing a small head's few fields).
+    let mut slots = [const { MaybeUninit::uninit() }; N];
+    let mut req = httparse::Request::new(&mut []);
+    let len = match req.parse_with_uninit_headers(buf, &mut slots) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooManyHeaders),
@@ -74,12 +78,11 @@ fn parse_with<const N: usize>(buf: &mut BytesMut) -> Result<Option<Head>, HeadEr
     let base = buf.as_ptr() as usize;
     let path = req.path.unwrap_or("/");
     let path_span = (path.as_ptr() as usize - base, path.len());
-    let mut spans = [[0; 4]; N];
-    let count = req.headers.len();
+    let mut spans = Vec::with_capacity(req.headers.len());
     let fields = h1_head::spans(base, req.headers, &mut spans);
     // Names lower-case, as a header map holds them: the pipeline compares names byte for byte, and
     // agents receive them as before.
-    for &[start, end, _, _] in &spans[..count] {
+    for &[start, end, _, _] in &spans {
         buf[start..end].make_ascii_lowercase();
     }
     let raw = buf.split_to(len).freeze();
@@ -101,7 +104,7 @@ fn parse_with<const N: usize>(buf: &mut BytesMut) -> Result<Option<Head>, HeadEr
         uri,
         version,
         body,
-        headers: RawHead::new(raw, &spans[..count]),
+        headers: RawHead::new(raw, spans),
     }))
 }
 
