@@ -1,5 +1,6 @@
-//! Bodies: one boxed type for everything the proxy sends, and peeking at the start of a request body
-//! (for semantic routing and agent overrides) without losing or buffering the rest.
+//! Bodies: one type for everything the proxy sends (bytes in hand, or any body boxed), and peeking
+//! at the start of a request body (for semantic routing and agent overrides) without losing or
+//! buffering the rest.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -37,12 +38,6 @@ impl ProxyBody {
         B::Error: Into<BoxError>,
     {
         Self(Kind::Boxed(body.map_err(Into::into).boxed()))
-    }
-}
-
-impl Default for ProxyBody {
-    fn default() -> Self {
-        full(Bytes::new())
     }
 }
 
