@@ -18,14 +18,52 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub struct ProxyBody(Kind);
 
 enum Kind {
-    /// Taken by the first poll.
-    Full(Option<Bytes>),
+    Full(Whole),
     Boxed(BoxBody<Bytes, BoxError>),
 }
 
 /// A small complete body.
 pub fn full(b: impl Into<Bytes>) -> ProxyBody {
-    ProxyBody(Kind::Full(Some(b.into())))
+    ProxyBody(Kind::Full(Whole::new(b.into())))
+}
+
+/// A body whole in hand: one frame, taken by the first poll.
+#[derive(Debug)]
+pub(crate) struct Whole(Option<Bytes>);
+
+// === impl Whole ===
+
+impl Whole {
+    /// The body of `bytes`.
+    pub(crate) fn new(bytes: Bytes) -> Self {
+        Self(Some(bytes))
+    }
+
+    /// What is left of it.
+    pub(crate) fn into_bytes(self) -> Bytes {
+        self.0.unwrap_or_default()
+    }
+}
+
+impl Body for Whole {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let data = self.get_mut().0.take().filter(|b| !b.is_empty());
+        Poll::Ready(data.map(|b| Ok(Frame::data(b))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.as_ref().is_none_or(Bytes::is_empty)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.0.as_ref().map_or(0, |b| b.len() as u64))
+    }
 }
 
 // === impl ProxyBody ===
@@ -59,25 +97,21 @@ impl Body for ProxyBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match &mut self.get_mut().0 {
-            Kind::Full(b) => Poll::Ready(
-                b.take()
-                    .filter(|b| !b.is_empty())
-                    .map(|b| Ok(Frame::data(b))),
-            ),
+            Kind::Full(b) => Pin::new(b).poll_frame(cx),
             Kind::Boxed(b) => Pin::new(b).poll_frame(cx),
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match &self.0 {
-            Kind::Full(b) => b.as_ref().is_none_or(Bytes::is_empty),
+            Kind::Full(b) => b.is_end_stream(),
             Kind::Boxed(b) => b.is_end_stream(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match &self.0 {
-            Kind::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
+            Kind::Full(b) => b.size_hint(),
             Kind::Boxed(b) => b.size_hint(),
         }
     }

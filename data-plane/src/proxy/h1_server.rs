@@ -31,7 +31,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 pub(crate) use self::body::RequestBody;
 use self::request::{H2_PREFACE, Head, HeadError};
 use self::response::Answering;
-use super::body::BoxError;
+use super::body::{BoxError, Whole};
 use super::error::ProxyError;
 use super::framing::{Decoded, Decoder};
 use super::prefixed::Prefixed;
@@ -188,10 +188,10 @@ where
             }
             let head_request = method == http::Method::HEAD;
             let (body, feed) = match decoder.remaining() {
-                Some(0) => (RequestBody::Whole(Some(Bytes::new())), None),
+                Some(0) => (RequestBody::Whole(Whole::new(Bytes::new())), None),
                 Some(n) if buf.len() as u64 >= n => {
                     let whole = buf.split_to(usize::try_from(n).unwrap_or(usize::MAX));
-                    (RequestBody::Whole(Some(whole.freeze())), None)
+                    (RequestBody::Whole(Whole::new(whole.freeze())), None)
                 }
                 remaining => {
                     let (tx, first_read, body) = RequestBody::channel(remaining);

@@ -8,12 +8,12 @@ use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::proxy::body::{BoxError, InHand};
+use crate::proxy::body::{BoxError, InHand, Whole};
 
 /// The body of a request from an HTTP/1.1 client.
 pub(crate) enum RequestBody {
-    /// All of it (taken once).
-    Whole(Option<Bytes>),
+    /// All of it.
+    Whole(Whole),
     /// Arriving; `left` is what a declared length still expects.
     Streaming {
         rx: mpsc::Receiver<Result<Bytes, BoxError>>,
@@ -54,7 +54,7 @@ impl RequestBody {
 impl InHand for RequestBody {
     fn in_hand(self) -> Result<Bytes, Self> {
         match self {
-            Self::Whole(b) => Ok(b.unwrap_or_default()),
+            Self::Whole(b) => Ok(b.into_bytes()),
             streaming => Err(streaming),
         }
     }
@@ -69,11 +69,7 @@ impl Body for RequestBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match self.get_mut() {
-            Self::Whole(b) => Poll::Ready(
-                b.take()
-                    .filter(|b| !b.is_empty())
-                    .map(|b| Ok(Frame::data(b))),
-            ),
+            Self::Whole(b) => Pin::new(b).poll_frame(cx),
             Self::Streaming {
                 rx,
                 left,
@@ -115,14 +111,14 @@ impl Body for RequestBody {
 
     fn is_end_stream(&self) -> bool {
         match self {
-            Self::Whole(b) => b.as_ref().is_none_or(Bytes::is_empty),
+            Self::Whole(b) => b.is_end_stream(),
             Self::Streaming { ended, .. } => *ended,
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match self {
-            Self::Whole(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
+            Self::Whole(b) => b.size_hint(),
             Self::Streaming { left: Some(n), .. } => SizeHint::with_exact(*n),
             Self::Streaming { .. } => SizeHint::default(),
         }
@@ -162,7 +158,7 @@ mod tests {
         use crate::proxy::limits::limit_body;
         use std::time::Duration;
 
-        let whole = || RequestBody::Whole(Some(Bytes::from_static(b"12345")));
+        let whole = || RequestBody::Whole(Whole::new(Bytes::from_static(b"12345")));
         let timeout = Some(Duration::from_millis(1));
         assert!(matches!(
             limit_body(whole(), 4, timeout),
