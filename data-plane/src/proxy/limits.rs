@@ -51,6 +51,7 @@ pub(crate) fn check_head<B>(
 /// The request body, bounded by `max` bytes and, when `read_timeout` is given, by that long for each
 /// wait for more of it: 413 at once when its declared length is larger; otherwise the body to forward
 /// (one wrapper doing both jobs), which ends with [`TooLarge`] or [`ReadTimedOut`] when it stops it.
+/// A body whole in hand needs neither job and is passed on as bytes.
 pub(crate) fn limit_body<B>(
     body: B,
     max: u64,
