@@ -6,8 +6,12 @@
 # taken from the client or generated, sent to the agent and returned, a route header), so the cost of
 # that work can be told apart from the cost of the proxy itself.
 #
-#   bench/proxy.sh [--rounds 3] [--duration 10] [--warmup 2] [--connections 64] [--idle-conns 6000] [--no-build]
+#   bench/proxy.sh [--rounds 3] [--duration 10] [--warmup 2] [--connections 64] [--idle-conns 6000]
+#                  [--no-pgo] [--no-build]
 #
+# - the data plane measured is the one `docker/` ships: the `production` profile built with
+#   profile-guided optimisation by tools/pgo/build.sh (its training run is a different, mixed load);
+#   `--no-pgo` measures the plain `production` build instead; `--no-build` reuses what was built;
 # - the agent (tests/src/bin/bench-agent.rs: keep-alive HTTP/1.1, fixed ~200-byte JSON, one thread) and
 #   the load generator run on core 0; each proxy runs alone on core 1 with one worker;
 # - per round and target: a warm-up, then `wrk -t1 -cC` with a small JSON POST; each proxy's CPU time
@@ -25,6 +29,7 @@ WARMUP=2
 CONNS=64
 IDLE_CONNS=6000
 BUILD=1
+PGO=1
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --rounds) ROUNDS="$2"; shift 2 ;;
@@ -33,7 +38,8 @@ while [[ $# -gt 0 ]]; do
         --connections) CONNS="$2"; shift 2 ;;
         --idle-conns) IDLE_CONNS="$2"; shift 2 ;;
         --no-build) BUILD=0; shift ;;
-        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+        --no-pgo) PGO=0; shift ;;
+        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -67,14 +73,25 @@ if [[ "$BUILD" == 1 ]]; then
     echo "building the production binaries (profile \`production\`: LTO, one codegen unit; a few minutes)…" >&2
     cargo build --profile production --quiet --manifest-path "$ROOT/Cargo.toml" \
         -p openclaw-data-plane -p openclaw-e2e --bin openclaw-data-plane --bin bench-agent
+    if [[ "$PGO" == 1 ]]; then
+        echo "building the data plane with profile-guided optimisation (tools/pgo/build.sh; ~10 minutes)…" >&2
+        "$ROOT/tools/pgo/build.sh" >/dev/null
+    fi
 fi
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps --manifest-path "$ROOT/Cargo.toml" \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 AGENT_BIN="$TARGET_DIR/production/bench-agent"
-DP_BIN="$TARGET_DIR/production/openclaw-data-plane"
+if [[ "$PGO" == 1 ]]; then
+    DP_BIN="$TARGET_DIR/pgo/production/openclaw-data-plane"
+    DP_BUILD="production + PGO (tools/pgo/build.sh)"
+else
+    DP_BIN="$TARGET_DIR/production/openclaw-data-plane"
+    DP_BUILD="production, no PGO"
+fi
 for b in "$AGENT_BIN" "$DP_BIN"; do
     [[ -x "$b" ]] || { echo "not built: $b (run without --no-build)" >&2; exit 1; }
 done
+echo "data plane: $DP_BIN ($DP_BUILD)" >&2
 
 # --- sandbox -----------------------------------------------------------------------------------
 TMP=$(mktemp -d -t openclaw-proxy-bench.XXXXXX)
@@ -113,7 +130,7 @@ wait_http() { # url, what, [expected status]
         sleep 0.05
     done
     echo "$2 did not come up on $1 (logs in $TMP)" >&2
-    tail -20 "$TMP"/*.log >&2 || true
+    tail -n 20 "$TMP"/*.log >&2 || true
     exit 1
 }
 
@@ -460,11 +477,13 @@ mem_growth openclaw "$DP_PID" "$DP_PORT"
 NGINX_IDLE=$(( $(rss_kb "$NGINX_PID") + $(rss_kb "$NGINX_WORKER") ))
 
 # --- report ------------------------------------------------------------------------------------
-python3 - "$RESULTS" "$TMP/memory.tsv" "$IDLE_CONNS" "$NGINX_IDLE" <<'EOF'
+python3 - "$RESULTS" "$TMP/memory.tsv" "$IDLE_CONNS" "$NGINX_IDLE" "$DP_BUILD" <<'EOF'
 import math, statistics, sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
 mem = {l.split("\t")[0]: l.split() [1:] for l in open(sys.argv[2]) if l.strip()}
 conns, nginx_idle = int(sys.argv[3]), int(sys.argv[4])
+print()
+print(f"openclaw data plane: {sys.argv[5]}")
 def col(test, target, i):
     return [float(r[i]) for r in rows if r[0] == test and r[1] == target and not math.isnan(float(r[i]))]
 def med(xs):

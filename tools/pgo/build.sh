@@ -1,0 +1,218 @@
+#!/usr/bin/env bash
+# Builds `openclaw-data-plane` with profile-guided optimisation (PGO), the binary `docker/` ships:
+#   1. an instrumented build (`production` profile plus `-Cprofile-generate`, its own target dir);
+#   2. a training run: that binary proxies a mixed load to `bench-agent` over plain HTTP/1.1 (64
+#      connections, then one), HTTPS and h2 (TLS 1.3), on exact, prefix, regex, tag and default
+#      routes, JSON and streamed (SSE) replies, plus /health and /metrics; then a clean SIGTERM;
+#   3. `llvm-profdata merge` of the raw profiles (the rustup `llvm-tools` component: its LLVM is
+#      rustc's own);
+#   4. the final build with `-Cprofile-use`, into `<target>/pgo/production/openclaw-data-plane`.
+# The profile is made from the source being built, every time, and never committed: a stale one
+# would steer the optimiser by code that no longer exists.
+#
+#   tools/pgo/build.sh [--locked] [--train-seconds 6]
+#
+# Needs: wrk, h2load (nghttp2-client), curl, openssl, and `rustup component add llvm-tools`.
+# It listens only on 127.0.0.1, bounds every run, stops what it started, and prints the final
+# binary's path on stdout.
+set -euo pipefail
+
+CARGO_FLAGS=()
+TRAIN=6
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --locked|--frozen|--offline) CARGO_FLAGS+=("$1"); shift ;;
+        --train-seconds) TRAIN="$2"; shift 2 ;;
+        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+        *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
+    esac
+done
+[[ "$TRAIN" =~ ^[1-9][0-9]*$ ]] || { echo "--train-seconds must be a positive integer" >&2; exit 2; }
+
+missing=()
+for tool in cargo rustc wrk h2load curl openssl; do
+    command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+done
+if [[ ${#missing[@]} -gt 0 ]]; then
+    echo "missing: ${missing[*]} (e.g. apt-get install -y wrk nghttp2-client curl openssl)" >&2
+    exit 1
+fi
+HOST=$(rustc -vV | sed -n 's/^host: //p')
+PROFDATA="$(rustc --print sysroot)/lib/rustlib/$HOST/bin/llvm-profdata"
+if [[ ! -x "$PROFDATA" ]]; then
+    echo "missing: $PROFDATA (llvm-profdata matching rustc's LLVM): rustup component add llvm-tools" >&2
+    exit 1
+fi
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+PGO_DIR="$TARGET_DIR/pgo-profiles"
+RAW="$PGO_DIR/raw"
+build() { # target-dir extra-rustflags package binary
+    local flags=${RUSTFLAGS:-}
+    [[ -z "$2" ]] || flags="${flags:+$flags }$2"
+    echo "pgo: building $4 in $1${2:+ with $2} (a few minutes)…" >&2
+    (
+        if [[ -n "$flags" ]]; then export RUSTFLAGS="$flags"; fi
+        cargo build --profile production --quiet "${CARGO_FLAGS[@]}" \
+            --manifest-path "$ROOT/Cargo.toml" --target-dir "$1" -p "$3" --bin "$4"
+    )
+}
+
+# --- 1. the instrumented data plane, and the (uninstrumented) agent it is trained against ---------
+rm -rf "$RAW"
+mkdir -p "$RAW"
+build "$TARGET_DIR/pgo-generate" "-Cprofile-generate=$RAW" openclaw-data-plane openclaw-data-plane
+build "$TARGET_DIR" "" openclaw-e2e bench-agent
+DP_BIN="$TARGET_DIR/pgo-generate/production/openclaw-data-plane"
+AGENT_BIN="$TARGET_DIR/production/bench-agent"
+
+# --- 2. training -------------------------------------------------------------------------------
+TMP=$(mktemp -d -t openclaw-pgo.XXXXXX)
+PIDS=()
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${PIDS[@]}"; do
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null || true
+    done
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() { # a port below the ephemeral range (no client socket holds it) that nothing answers on
+    local port low
+    low=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+    (( low > 12000 )) || low=32768
+    for _ in $(seq 100); do
+        port=$((10000 + RANDOM % (low - 10000)))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$port"; return 0; fi
+    done
+    echo "no free port found" >&2
+    exit 1
+}
+wait_http() { # url what
+    for _ in $(seq 200); do
+        [[ "$(curl -sk -o /dev/null -w '%{http_code}' --max-time 1 "$1" || true)" == 200 ]] && return 0
+        sleep 0.05
+    done
+    echo "$2 did not come up on $1:" >&2
+    tail -n 20 "$TMP"/*.log >&2 || true
+    exit 1
+}
+
+AGENT_PORT=$(free_port)
+"$AGENT_BIN" --listen "127.0.0.1:$AGENT_PORT" >"$TMP/agent.log" 2>&1 &
+PIDS+=("$!")
+wait_http "http://127.0.0.1:$AGENT_PORT/health" "bench-agent"
+
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=127.0.0.1" \
+    -addext "subjectAltName=IP:127.0.0.1" -keyout "$TMP/key.pem" -out "$TMP/cert.pem" \
+    >"$TMP/openssl.log" 2>&1 \
+    || { echo "openssl could not make a certificate:" >&2; cat "$TMP/openssl.log" >&2; exit 1; }
+
+dp_config() { # port http-extra
+cat <<EOF
+{"gateway": {
+  "http": {"listen": "127.0.0.1:$1"$2},
+  "logging": {"level": "warn", "format": "json"},
+  "agents": {
+    "discovery": {"method": "static", "static": [
+      {"id": "agent-chat", "endpoint": "http://127.0.0.1:$AGENT_PORT", "weight": 100, "tags": ["ai"]},
+      {"id": "agent-code", "endpoint": "http://127.0.0.1:$AGENT_PORT", "weight": 100, "tags": ["ai"]}
+    ]},
+    "healthCheck": {"enabled": true, "path": "/health", "interval": "1s", "timeout": "1s"},
+    "connectionPool": {"maxIdleConns": 100, "maxIdleConnsPerHost": 64, "idleTimeout": "90s"}
+  },
+  "routing": {"rules": [
+    {"name": "code", "match": {"type": "exact", "pattern": "/api/v1/code/review"}, "methods": ["POST"], "target": "agent-code"},
+    {"name": "chat", "match": {"type": "prefix", "pattern": "/api/v1/chat/*"}, "target": "agent-chat"},
+    {"name": "data", "match": {"type": "regex", "pattern": "^/api/v1/data/[a-z]+/[0-9]+$"}, "target": "tag:ai"},
+    {"name": "other", "match": {"type": "default"}, "target": "agent-chat", "fallback": "agent-code"}
+  ]}
+}}
+EOF
+}
+
+# Requests in turn: a chat POST (JSON), a streamed chat POST (SSE), a code POST, a regex GET, a
+# default-route GET.
+cat >"$TMP/mix.lua" <<'EOF'
+local reqs = {}
+local i = 0
+function init(args)
+    local json = { ["Content-Type"] = "application/json" }
+    reqs[1] = wrk.format("POST", "/api/v1/chat", json,
+        '{"message": "请帮我优化这段代码的性能", "agent": "agent-chat-001", "stream": false}')
+    reqs[2] = wrk.format("POST", "/api/v1/chat/stream", json, '{"message": "hello", "stream": true}')
+    reqs[3] = wrk.format("POST", "/api/v1/code/review", json, '{"code": "fn main() {}"}')
+    reqs[4] = wrk.format("GET", "/api/v1/data/items/42", { ["Accept"] = "application/json" })
+    reqs[5] = wrk.format("GET", "/status")
+end
+function request()
+    i = i % #reqs + 1
+    return reqs[i]
+end
+EOF
+printf '%s' '{"message": "hello over h2", "stream": false}' >"$TMP/body.json"
+
+train() { # name config-extra scheme worker-threads, then the load command, given the base URL
+    local name=$1 extra=$2 scheme=$3 workers=$4 port pid base
+    port=$(free_port)
+    dp_config "$port" "$extra" >"$TMP/$name.json"
+    OPENCLAW_GLOBAL_CONFIG="$TMP/$name.json" OPENCLAW_USER_CONFIG="$TMP/no-user.json" \
+        "$DP_BIN" --config.performance.workerThreads="$workers" >"$TMP/$name.log" 2>&1 &
+    pid=$!
+    PIDS+=("$pid")
+    base="$scheme://127.0.0.1:$port"
+    wait_http "$base/ready" "the instrumented data plane ($name)"
+    wait_http "$base/api/v1/chat" "the instrumented data plane ($name, proxying)"
+    echo "pgo: training ($name)…" >&2
+    shift 4
+    "$@" "$base"
+    for _ in $(seq 20); do
+        curl -sk -o /dev/null --max-time 2 "$base/health"
+        curl -sk -o /dev/null --max-time 2 "$base/metrics"
+    done
+    # The profile is written when the process exits normally: a clean SIGTERM shutdown.
+    kill -TERM "$pid"
+    wait "$pid" || { echo "the instrumented data plane ($name) did not exit cleanly:" >&2; tail -20 "$TMP/$name.log" >&2; exit 1; }
+}
+load_plain() {
+    wrk -t1 -c64 -d"${TRAIN}s" -s "$TMP/mix.lua" "$1/" >"$TMP/wrk-c64.txt"
+    wrk -t1 -c1 -d"$(( (TRAIN + 1) / 2 ))s" -s "$TMP/mix.lua" "$1/" >"$TMP/wrk-c1.txt"
+}
+load_tls() {
+    wrk -t1 -c32 -d"$(( (TRAIN + 1) / 2 ))s" -s "$TMP/mix.lua" "$1/" >"$TMP/wrk-tls.txt"
+    h2load -t1 -c8 -m8 -D "$(( (TRAIN + 1) / 2 ))" -d "$TMP/body.json" \
+        -H 'content-type: application/json' "$1/api/v1/chat" >"$TMP/h2load.txt"
+    grep -q '^Application protocol: h2$' "$TMP/h2load.txt" \
+        || { echo "h2load did not negotiate h2:" >&2; tail -20 "$TMP/h2load.txt" >&2; exit 1; }
+}
+# Plain HTTP with one worker thread, TLS with one per core: both runtime shapes are common.
+train plain "" http 1 load_plain
+train tls ", \"tls\": {\"enabled\": true, \"cert\": \"$TMP/cert.pem\", \"key\": \"$TMP/key.pem\"}" \
+    https "$(nproc)" load_tls
+for f in "$TMP"/wrk-*.txt; do
+    if grep -qE 'Socket errors|Non-2xx' "$f"; then
+        echo "the training load saw errors ($f):" >&2
+        cat "$f" >&2
+        exit 1
+    fi
+done
+
+# --- 3. merge ----------------------------------------------------------------------------------
+shopt -s nullglob
+raws=("$RAW"/*.profraw)
+[[ ${#raws[@]} -gt 0 ]] || { echo "the training wrote no profile into $RAW" >&2; exit 1; }
+"$PROFDATA" merge -o "$PGO_DIR/merged.profdata" "${raws[@]}"
+# The file's name carries its hash, so cargo sees new RUSTFLAGS (and rebuilds) when it changes.
+SUM=$(sha256sum "$PGO_DIR/merged.profdata" | cut -c1-16)
+PROFILE="$PGO_DIR/data-plane-$SUM.profdata"
+find "$PGO_DIR" -maxdepth 1 -name 'data-plane-*.profdata' ! -name "${PROFILE##*/}" -delete
+mv "$PGO_DIR/merged.profdata" "$PROFILE"
+
+# --- 4. the optimised build --------------------------------------------------------------------
+build "$TARGET_DIR/pgo" "-Cprofile-use=$PROFILE" openclaw-data-plane openclaw-data-plane
+echo "$TARGET_DIR/pgo/production/openclaw-data-plane"
