@@ -2,8 +2,9 @@
 # Builds `openclaw-data-plane` with profile-guided optimisation (PGO), the binary `docker/` ships:
 #   1. an instrumented build (`production` profile plus `-Cprofile-generate`, its own target dir);
 #   2. a training run: that binary proxies a mixed load to `bench-agent` over plain HTTP/1.1 (64
-#      connections, then one), HTTPS and h2 (TLS 1.3), on exact, prefix, regex, tag and default
-#      routes, JSON and streamed (SSE) replies, plus /health and /metrics; then a clean SIGTERM;
+#      connections, then one), HTTPS and h2 (TLS 1.3): exact, prefix, regex, tag, semantic and
+#      default routes, an API-key route, CORS, JSON and streamed (SSE) replies, access logs on and
+#      off, plus /health and /metrics; then a clean SIGTERM;
 #   3. `llvm-profdata merge` of the raw profiles (the rustup `llvm-tools` component: its LLVM is
 #      rustc's own);
 #   4. the final build with `-Cprofile-use`, into `<target>/pgo/production/openclaw-data-plane`.
@@ -23,7 +24,7 @@ while [[ $# -gt 0 ]]; do
     case "$1" in
         --locked|--frozen|--offline) CARGO_FLAGS+=("$1"); shift ;;
         --train-seconds) TRAIN="$2"; shift 2 ;;
-        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -94,7 +95,7 @@ free_port() { # a port below the ephemeral range (no client socket holds it) tha
     exit 1
 }
 wait_http() { # url what
-    for _ in $(seq 200); do
+    for _ in $(seq 600); do
         [[ "$(curl -sk -o /dev/null -w '%{http_code}' --max-time 1 "$1" || true)" == 200 ]] && return 0
         sleep 0.05
     done
@@ -113,11 +114,17 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -su
     >"$TMP/openssl.log" 2>&1 \
     || { echo "openssl could not make a certificate:" >&2; cat "$TMP/openssl.log" >&2; exit 1; }
 
-dp_config() { # port http-extra
+# The training's API key, and its hash for `gateway.auth.apiKeys`.
+API_KEY="pgo-training-key"
+KEY_HASH="sha256:$(printf '%s' "$API_KEY" | sha256sum | cut -d' ' -f1)"
+dp_config() { # port http-extra log-level
 cat <<EOF
 {"gateway": {
-  "http": {"listen": "127.0.0.1:$1"$2},
-  "logging": {"level": "warn", "format": "json"},
+  "http": {"listen": "127.0.0.1:$1"$2,
+    "cors": {"allowedOrigins": ["https://app.example"], "allowedMethods": ["GET", "POST"],
+             "allowedHeaders": ["content-type", "authorization"]}},
+  "logging": {"level": "$3", "format": "json"},
+  "auth": {"apiKeys": [{"id": "training", "keyHash": "$KEY_HASH"}]},
   "agents": {
     "discovery": {"method": "static", "static": [
       {"id": "agent-chat", "endpoint": "http://127.0.0.1:$AGENT_PORT", "weight": 100, "tags": ["ai"]},
@@ -129,16 +136,20 @@ cat <<EOF
   "routing": {"rules": [
     {"name": "code", "match": {"type": "exact", "pattern": "/api/v1/code/review"}, "methods": ["POST"], "target": "agent-code"},
     {"name": "chat", "match": {"type": "prefix", "pattern": "/api/v1/chat/*"}, "target": "agent-chat"},
+    {"name": "admin", "match": {"type": "prefix", "pattern": "/api/v1/admin"}, "target": "agent-code", "requiresAuth": true},
     {"name": "data", "match": {"type": "regex", "pattern": "^/api/v1/data/[a-z]+/[0-9]+$"}, "target": "tag:ai"},
+    {"name": "chat-route", "match": {"type": "semantic", "threshold": 0.82, "categories": ["conversation", "qa", "general"]}, "target": "agent-chat", "fallback": "agent-code"},
+    {"name": "code-route", "match": {"type": "semantic", "threshold": 0.78, "categories": ["code", "programming", "debug"]}, "target": "agent-code"},
     {"name": "other", "match": {"type": "default"}, "target": "agent-chat", "fallback": "agent-code"}
   ]}
 }}
 EOF
 }
 
-# Requests in turn: a chat POST (JSON), a streamed chat POST (SSE), a code POST, a regex GET, a
-# default-route GET.
-cat >"$TMP/mix.lua" <<'EOF'
+# Each wrk connection sends these in turn: chat POSTs with a JSON and a streamed (SSE) reply, a POST
+# on an exact route, a GET on a regex route with a tag target, two POSTs routed by meaning (Chinese
+# and English), an authenticated GET, a CORS preflight, and a cross-origin GET to the default route.
+cat >"$TMP/mix.lua" <<EOF
 local reqs = {}
 local i = 0
 function init(args)
@@ -148,7 +159,13 @@ function init(args)
     reqs[2] = wrk.format("POST", "/api/v1/chat/stream", json, '{"message": "hello", "stream": true}')
     reqs[3] = wrk.format("POST", "/api/v1/code/review", json, '{"code": "fn main() {}"}')
     reqs[4] = wrk.format("GET", "/api/v1/data/items/42", { ["Accept"] = "application/json" })
-    reqs[5] = wrk.format("GET", "/status")
+    reqs[5] = wrk.format("POST", "/api/v1/ask", json, '{"message": "帮我写一个快速排序的Python函数"}')
+    reqs[6] = wrk.format("POST", "/api/v1/ask", json,
+        '{"message": "What is a good way to spend a rainy afternoon?"}')
+    reqs[7] = wrk.format("GET", "/api/v1/admin/users", { ["Authorization"] = "Bearer $API_KEY" })
+    reqs[8] = wrk.format("OPTIONS", "/api/v1/chat", { ["Origin"] = "https://app.example",
+        ["Access-Control-Request-Method"] = "POST", ["Access-Control-Request-Headers"] = "content-type" })
+    reqs[9] = wrk.format("GET", "/status", { ["Origin"] = "https://app.example" })
 end
 function request()
     i = i % #reqs + 1
@@ -157,10 +174,10 @@ end
 EOF
 printf '%s' '{"message": "hello over h2", "stream": false}' >"$TMP/body.json"
 
-train() { # name config-extra scheme worker-threads, then the load command, given the base URL
-    local name=$1 extra=$2 scheme=$3 workers=$4 port pid base
+train() { # name config-extra scheme worker-threads log-level, then the load command and its args
+    local name=$1 extra=$2 scheme=$3 workers=$4 level=$5 port pid base
     port=$(free_port)
-    dp_config "$port" "$extra" >"$TMP/$name.json"
+    dp_config "$port" "$extra" "$level" >"$TMP/$name.json"
     OPENCLAW_GLOBAL_CONFIG="$TMP/$name.json" OPENCLAW_USER_CONFIG="$TMP/no-user.json" \
         "$DP_BIN" --config.performance.workerThreads="$workers" >"$TMP/$name.log" 2>&1 &
     pid=$!
@@ -169,7 +186,7 @@ train() { # name config-extra scheme worker-threads, then the load command, give
     wait_http "$base/ready" "the instrumented data plane ($name)"
     wait_http "$base/api/v1/chat" "the instrumented data plane ($name, proxying)"
     echo "pgo: training ($name)…" >&2
-    shift 4
+    shift 5
     "$@" "$base"
     for _ in $(seq 20); do
         curl -sk -o /dev/null --max-time 2 "$base/health"
@@ -177,7 +194,7 @@ train() { # name config-extra scheme worker-threads, then the load command, give
     done
     # The profile is written when the process exits normally: a clean SIGTERM shutdown.
     kill -TERM "$pid"
-    wait "$pid" || { echo "the instrumented data plane ($name) did not exit cleanly:" >&2; tail -20 "$TMP/$name.log" >&2; exit 1; }
+    wait "$pid" || { echo "the instrumented data plane ($name) did not exit cleanly:" >&2; tail -n 20 "$TMP/$name.log" >&2; exit 1; }
 }
 load_plain() {
     wrk -t1 -c64 -d"${TRAIN}s" -s "$TMP/mix.lua" "$1/" >"$TMP/wrk-c64.txt"
@@ -187,13 +204,18 @@ load_tls() {
     wrk -t1 -c32 -d"$(( (TRAIN + 1) / 2 ))s" -s "$TMP/mix.lua" "$1/" >"$TMP/wrk-tls.txt"
     h2load -t1 -c8 -m8 -D "$(( (TRAIN + 1) / 2 ))" -d "$TMP/body.json" \
         -H 'content-type: application/json' "$1/api/v1/chat" >"$TMP/h2load.txt"
-    grep -q '^Application protocol: h2$' "$TMP/h2load.txt" \
-        || { echo "h2load did not negotiate h2:" >&2; tail -20 "$TMP/h2load.txt" >&2; exit 1; }
+    if ! grep -q '^Application protocol: h2$' "$TMP/h2load.txt" \
+        || ! grep -qE ' [1-9][0-9]* succeeded, 0 failed, 0 errored, 0 timeout' "$TMP/h2load.txt"; then
+        echo "the h2 training load did not negotiate h2 or saw errors:" >&2
+        tail -n 20 "$TMP/h2load.txt" >&2
+        exit 1
+    fi
 }
-# Plain HTTP with one worker thread, TLS with one per core: both runtime shapes are common.
-train plain "" http 1 load_plain
+# Plain HTTP with one worker thread and access logs off, TLS with one worker per core and a JSON
+# access log line per request: both shapes are common in production.
+train plain "" http 1 warn load_plain
 train tls ", \"tls\": {\"enabled\": true, \"cert\": \"$TMP/cert.pem\", \"key\": \"$TMP/key.pem\"}" \
-    https "$(nproc)" load_tls
+    https "$(nproc)" info load_tls
 for f in "$TMP"/wrk-*.txt; do
     if grep -qE 'Socket errors|Non-2xx' "$f"; then
         echo "the training load saw errors ($f):" >&2
