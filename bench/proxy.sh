@@ -94,50 +94,21 @@ done
 echo "data plane: $DP_BIN ($DP_BUILD)" >&2
 
 # --- sandbox -----------------------------------------------------------------------------------
-TMP=$(mktemp -d -t openclaw-proxy-bench.XXXXXX)
-PIDS=()
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null || true
-    done
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+# shellcheck source=tools/sandbox.sh
+source "$ROOT/tools/sandbox.sh"
+sandbox_start openclaw-proxy-bench
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-AGENT_PORT=$(free_port)
-NGINX_PORT=$(free_port)
-NGINX_SAME_PORT=$(free_port)
-DP_PORT=$(free_port)
-NGINX_TLS_PORT=$(free_port)
-DP_TLS_PORT=$(free_port)
+free_port AGENT_PORT
+free_port NGINX_PORT
+free_port NGINX_SAME_PORT
+free_port DP_PORT
+free_port NGINX_TLS_PORT
+free_port DP_TLS_PORT
 PATH_="/api/v1/chat"
 
-wait_http() { # url, what, [expected status]
-    local code
-    for _ in $(seq 200); do
-        code=$(curl -sk -o /dev/null -w '%{http_code}' --max-time 1 "$1" || true)
-        [[ "$code" == "${3:-200}" ]] && return 0
-        sleep 0.05
-    done
-    echo "$2 did not come up on $1 (logs in $TMP)" >&2
-    tail -n 20 "$TMP"/*.log >&2 || true
-    exit 1
-}
-
 # A self-signed ECDSA P-256 certificate for 127.0.0.1, for both TLS listeners.
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=127.0.0.1" \
-    -addext "subjectAltName=IP:127.0.0.1" -keyout "$TMP/key.pem" -out "$TMP/cert.pem" >"$TMP/openssl.log" 2>&1 \
-    || { echo "openssl could not make a certificate:" >&2; cat "$TMP/openssl.log" >&2; exit 1; }
+self_signed_cert
 # nginx before 1.25.1 enables h2 on the listen line; later versions with `http2 on;`.
 NGINX_VERSION=$("$NGINX_BIN" -v 2>&1 | sed -n 's|.*nginx/\([0-9.]*\).*|\1|p')
 if [[ "$(printf '%s\n' "$NGINX_VERSION" 1.25.1 | sort -V | head -1)" == 1.25.1 ]]; then

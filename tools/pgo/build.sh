@@ -69,50 +69,16 @@ DP_BIN="$TARGET_DIR/pgo-generate/production/openclaw-data-plane"
 AGENT_BIN="$TARGET_DIR/production/bench-agent"
 
 # --- 2. training -------------------------------------------------------------------------------
-TMP=$(mktemp -d -t openclaw-pgo.XXXXXX)
-PIDS=()
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do
-        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null || true
-    done
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+# shellcheck source=tools/sandbox.sh
+source "$ROOT/tools/sandbox.sh"
+sandbox_start openclaw-pgo
 
-free_port() { # a port below the ephemeral range (no client socket holds it) that nothing answers on
-    local port low
-    low=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
-    (( low > 12000 )) || low=32768
-    for _ in $(seq 100); do
-        port=$((10000 + RANDOM % (low - 10000)))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$port"; return 0; fi
-    done
-    echo "no free port found" >&2
-    exit 1
-}
-wait_http() { # url what
-    for _ in $(seq 600); do
-        [[ "$(curl -sk -o /dev/null -w '%{http_code}' --max-time 1 "$1" || true)" == 200 ]] && return 0
-        sleep 0.05
-    done
-    echo "$2 did not come up on $1:" >&2
-    tail -n 20 "$TMP"/*.log >&2 || true
-    exit 1
-}
-
-AGENT_PORT=$(free_port)
+free_port AGENT_PORT
 "$AGENT_BIN" --listen "127.0.0.1:$AGENT_PORT" >"$TMP/agent.log" 2>&1 &
 PIDS+=("$!")
 wait_http "http://127.0.0.1:$AGENT_PORT/health" "bench-agent"
 
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=127.0.0.1" \
-    -addext "subjectAltName=IP:127.0.0.1" -keyout "$TMP/key.pem" -out "$TMP/cert.pem" \
-    >"$TMP/openssl.log" 2>&1 \
-    || { echo "openssl could not make a certificate:" >&2; cat "$TMP/openssl.log" >&2; exit 1; }
+self_signed_cert
 
 # The training's API key, and its hash for `gateway.auth.apiKeys`.
 API_KEY="pgo-training-key"
@@ -176,7 +142,7 @@ printf '%s' '{"message": "hello over h2", "stream": false}' >"$TMP/body.json"
 
 train() { # name config-extra scheme worker-threads log-level, then the load command and its args
     local name=$1 extra=$2 scheme=$3 workers=$4 level=$5 port pid base
-    port=$(free_port)
+    free_port port
     dp_config "$port" "$extra" "$level" >"$TMP/$name.json"
     OPENCLAW_GLOBAL_CONFIG="$TMP/$name.json" OPENCLAW_USER_CONFIG="$TMP/no-user.json" \
         "$DP_BIN" --config.performance.workerThreads="$workers" >"$TMP/$name.log" 2>&1 &
