@@ -39,7 +39,7 @@ while [[ $# -gt 0 ]]; do
         --idle-conns) IDLE_CONNS="$2"; shift 2 ;;
         --no-build) BUILD=0; shift ;;
         --no-pgo) PGO=0; shift ;;
-        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -70,13 +70,14 @@ fi
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 if [[ "$BUILD" == 1 ]]; then
-    echo "building the production binaries (profile \`production\`: LTO, one codegen unit; a few minutes)…" >&2
-    cargo build --profile production --quiet --manifest-path "$ROOT/Cargo.toml" \
-        -p openclaw-data-plane -p openclaw-e2e --bin openclaw-data-plane --bin bench-agent
     if [[ "$PGO" == 1 ]]; then
+        # First, so that a missing tool (llvm-tools) is reported before any long build.
         echo "building the data plane with profile-guided optimisation (tools/pgo/build.sh; ~10 minutes)…" >&2
         "$ROOT/tools/pgo/build.sh" >/dev/null
     fi
+    echo "building the production binaries (profile \`production\`: LTO, one codegen unit; a few minutes)…" >&2
+    cargo build --profile production --quiet --manifest-path "$ROOT/Cargo.toml" \
+        -p openclaw-data-plane -p openclaw-e2e --bin openclaw-data-plane --bin bench-agent
 fi
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps --manifest-path "$ROOT/Cargo.toml" \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
