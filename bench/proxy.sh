@@ -7,7 +7,7 @@
 # that work can be told apart from the cost of the proxy itself.
 #
 #   bench/proxy.sh [--rounds 3] [--duration 10] [--warmup 2] [--connections 64] [--idle-conns 6000]
-#                  [--no-pgo] [--no-build]
+#                  [--no-pgo] [--no-build] [--baseline-bin PATH]
 #
 # - the data plane measured is the one `docker/` ships: the `production` profile built with
 #   profile-guided optimisation by tools/pgo/build.sh (its training run is a different, mixed load);
@@ -19,7 +19,10 @@
 # - then the same over HTTPS (TLS 1.3 only, self-signed ECDSA P-256, keep-alive: wrk, HTTP/1.1) and over
 #   h2 (TLS 1.3, ALPN h2: `h2load -c8 -m C/8`), against nginx and a second, TLS data-plane instance;
 # - then one-connection latency (`wrk -t1 -c1 --latency`) with everything on core 0;
-# - then resident memory: each proxy idle, and its growth per idle keep-alive client connection.
+# - then resident memory: each proxy idle, and its growth per idle keep-alive client connection;
+# - `--baseline-bin PATH` adds a second data plane (another build, e.g. the previous commit's) as the
+#   target "baseline", with the same config, interleaved in the plain and one-connection rounds, and
+#   reports openclaw/baseline ratios: how a change moves CPU per request, side by side.
 # It installs nothing, listens only on 127.0.0.1, bounds every run, and stops what it started on exit.
 set -euo pipefail
 
@@ -30,6 +33,7 @@ CONNS=64
 IDLE_CONNS=6000
 BUILD=1
 PGO=1
+BASELINE_BIN=""
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --rounds) ROUNDS="$2"; shift 2 ;;
@@ -39,7 +43,8 @@ while [[ $# -gt 0 ]]; do
         --idle-conns) IDLE_CONNS="$2"; shift 2 ;;
         --no-build) BUILD=0; shift ;;
         --no-pgo) PGO=0; shift ;;
-        -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+        --baseline-bin) BASELINE_BIN="$2"; shift 2 ;;
+        -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -89,7 +94,7 @@ else
     DP_BIN="$TARGET_DIR/production/openclaw-data-plane"
     DP_BUILD="production, no PGO"
 fi
-for b in "$AGENT_BIN" "$DP_BIN"; do
+for b in "$AGENT_BIN" "$DP_BIN" ${BASELINE_BIN:+"$BASELINE_BIN"}; do
     [[ -x "$b" ]] || { echo "not built: $b (run without --no-build)" >&2; exit 1; }
 done
 echo "data plane: $DP_BIN ($DP_BUILD)" >&2
@@ -106,6 +111,7 @@ free_port NGINX_SAME_PORT
 free_port DP_PORT
 free_port NGINX_TLS_PORT
 free_port DP_TLS_PORT
+free_port BASE_PORT
 PATH_="/api/v1/chat"
 
 # A self-signed ECDSA P-256 certificate for 127.0.0.1, for both TLS listeners.
@@ -232,6 +238,19 @@ DP_PID=$!
 PIDS+=("$DP_PID")
 wait_http "http://127.0.0.1:$DP_PORT/ready" "openclaw-data-plane"
 wait_http "http://127.0.0.1:$DP_PORT$PATH_" "openclaw-data-plane (proxying)"
+TARGETS=(direct nginx nginx-same openclaw)
+BASE_PID=""
+if [[ -n "$BASELINE_BIN" ]]; then
+    dp_config "$BASE_PORT" "" >"$TMP/gateway-base.json"
+    OPENCLAW_GLOBAL_CONFIG="$TMP/gateway-base.json" OPENCLAW_USER_CONFIG="$TMP/no-user.json" \
+        taskset -c "$PROXY_CORE" "$BASELINE_BIN" --config.performance.workerThreads=1 >"$TMP/baseline.log" 2>&1 &
+    BASE_PID=$!
+    PIDS+=("$BASE_PID")
+    wait_http "http://127.0.0.1:$BASE_PORT/ready" "baseline data plane"
+    wait_http "http://127.0.0.1:$BASE_PORT$PATH_" "baseline data plane (proxying)"
+    TARGETS+=(baseline)
+    echo "baseline: $BASELINE_BIN" >&2
+fi
 
 cat >"$TMP/post.lua" <<'EOF'
 wrk.method = "POST"
@@ -260,6 +279,7 @@ url_of() {
         nginx) echo "http://127.0.0.1:$NGINX_PORT$PATH_" ;;
         nginx-same) echo "http://127.0.0.1:$NGINX_SAME_PORT$PATH_" ;;
         openclaw) echo "http://127.0.0.1:$DP_PORT$PATH_" ;;
+        baseline) echo "http://127.0.0.1:$BASE_PORT$PATH_" ;;
         nginx-tls) echo "https://127.0.0.1:$NGINX_TLS_PORT$PATH_" ;;
         openclaw-tls) echo "https://127.0.0.1:$DP_TLS_PORT$PATH_" ;;
     esac
@@ -269,6 +289,7 @@ pids_of() {
         direct) echo "" ;;
         nginx|nginx-same|nginx-tls) echo "$NGINX_PID $NGINX_WORKER" ;;
         openclaw) echo "$DP_PID" ;;
+        baseline) echo "$BASE_PID" ;;
         openclaw-tls) echo "$DP_TLS_PID" ;;
     esac
 }
@@ -358,7 +379,7 @@ pin() { # pid core: every thread of pid
 
 echo "throughput: ${ROUNDS} round(s) of ${WARMUP}s warm-up + ${DURATION}s wrk -t1 -c${CONNS}; proxies on core $PROXY_CORE, agent and wrk on core $LOAD_CORE" >&2
 for round in $(seq "$ROUNDS"); do
-    for target in direct nginx nginx-same openclaw; do
+    for target in "${TARGETS[@]}"; do
         measure load "$target" "$round" "$CONNS"
     done
 done
@@ -388,12 +409,14 @@ PIDS=("${kept[@]}")
 
 echo "latency: wrk -t1 -c1 --latency, everything on core $LOAD_CORE" >&2
 pin "$NGINX_PID" "$LOAD_CORE"; pin "$NGINX_WORKER" "$LOAD_CORE"; pin "$DP_PID" "$LOAD_CORE"
+[[ -z "$BASE_PID" ]] || pin "$BASE_PID" "$LOAD_CORE"
 for round in $(seq "$ROUNDS"); do
-    for target in direct nginx nginx-same openclaw; do
+    for target in "${TARGETS[@]}"; do
         measure c1 "$target" "$round" 1
     done
 done
 pin "$NGINX_PID" "$PROXY_CORE"; pin "$NGINX_WORKER" "$PROXY_CORE"; pin "$DP_PID" "$PROXY_CORE"
+[[ -z "$BASE_PID" ]] || pin "$BASE_PID" "$PROXY_CORE"
 
 # Memory: idle RSS, then growth per idle keep-alive client connection (each made one request first).
 cat >"$TMP/hold.py" <<'EOF'
@@ -462,7 +485,7 @@ def med(xs):
     return statistics.median(xs) if xs else float("nan")
 def rng(xs, fmt):
     return f"{fmt.format(min(xs))}–{fmt.format(max(xs))}" if len(xs) > 1 else ""
-targets = ["direct", "nginx", "nginx-same", "openclaw"]
+targets = ["direct", "nginx", "nginx-same", "openclaw"] + (["baseline"] if col("load", "baseline", 3) else [])
 noisy = [r for r in rows if float(r[8]) >= 5.0]
 def fmt(x, spec):
     return "–" if math.isnan(x) else format(x, spec)
@@ -496,6 +519,10 @@ print(f"openclaw/nginx: req/s {ratio('rps')}, CPU µs/req {ratio('cpu')}, p50 {r
 n = m["nginx-same"]
 print(f"openclaw/nginx-same (nginx doing the same header work): req/s {ratio('rps')}, CPU µs/req {ratio('cpu')}, "
       f"p50 {ratio('p50')}, p99 {ratio('p99')}, c1 p50 {ratio('l50')}, c1 p99 {ratio('l99')}")
+if "baseline" in m:
+    n = m["baseline"]
+    print(f"openclaw/baseline (--baseline-bin, same config, interleaved): req/s {ratio('rps')}, CPU µs/req {ratio('cpu')}, "
+          f"p50 {ratio('p50')}, p99 {ratio('p99')}, c1 p50 {ratio('l50')}, c1 p99 {ratio('l99')}")
 for test, what in [("https", "TLS 1.3, HTTP/1.1"), ("h2", "TLS 1.3, h2")]:
     o, n = extra[(test, "openclaw")], extra[(test, "nginx")]
     parts = [f"req/s {ratio('rps')}", f"CPU µs/req {ratio('cpu')}"]
