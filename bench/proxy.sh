@@ -7,7 +7,7 @@
 # that work can be told apart from the cost of the proxy itself.
 #
 #   bench/proxy.sh [--rounds 3] [--duration 10] [--warmup 2] [--connections 64] [--idle-conns 6000]
-#                  [--no-pgo] [--no-build] [--baseline-bin PATH]
+#                  [--no-pgo] [--no-build] [--baseline-bin PATH] [--baseline-flags "FLAGS"] [--plain-only]
 #
 # - the data plane measured is the one `docker/` ships: the `production` profile built with
 #   profile-guided optimisation by tools/pgo/build.sh (its training run is a different, mixed load);
@@ -22,7 +22,10 @@
 # - then resident memory: each proxy idle, and its growth per idle keep-alive client connection;
 # - `--baseline-bin PATH` adds a second data plane (another build, e.g. the previous commit's) as the
 #   target "baseline", with the same config, interleaved in the plain and one-connection rounds, and
-#   reports openclaw/baseline ratios: how a change moves CPU per request, side by side.
+#   reports openclaw/baseline ratios: how a change moves CPU per request, side by side;
+#   `--baseline-flags "--config.k=v …"` starts the baseline with those settings too (with
+#   `--baseline-bin` naming the same binary, it measures what a setting costs); `--plain-only` skips
+#   the HTTPS, h2 and memory phases.
 # It installs nothing, listens only on 127.0.0.1, bounds every run, and stops what it started on exit.
 set -euo pipefail
 
@@ -34,6 +37,8 @@ IDLE_CONNS=6000
 BUILD=1
 PGO=1
 BASELINE_BIN=""
+BASELINE_FLAGS=""
+PLAIN_ONLY=0
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --rounds) ROUNDS="$2"; shift 2 ;;
@@ -44,7 +49,9 @@ while [[ $# -gt 0 ]]; do
         --no-build) BUILD=0; shift ;;
         --no-pgo) PGO=0; shift ;;
         --baseline-bin) BASELINE_BIN="$2"; shift 2 ;;
-        -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+        --baseline-flags) BASELINE_FLAGS="$2"; shift 2 ;;
+        --plain-only) PLAIN_ONLY=1; shift ;;
+        -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -243,13 +250,14 @@ BASE_PID=""
 if [[ -n "$BASELINE_BIN" ]]; then
     dp_config "$BASE_PORT" "" >"$TMP/gateway-base.json"
     OPENCLAW_GLOBAL_CONFIG="$TMP/gateway-base.json" OPENCLAW_USER_CONFIG="$TMP/no-user.json" \
-        taskset -c "$PROXY_CORE" "$BASELINE_BIN" --config.performance.workerThreads=1 >"$TMP/baseline.log" 2>&1 &
+        taskset -c "$PROXY_CORE" "$BASELINE_BIN" --config.performance.workerThreads=1 $BASELINE_FLAGS \
+        >"$TMP/baseline.log" 2>&1 &
     BASE_PID=$!
     PIDS+=("$BASE_PID")
     wait_http "http://127.0.0.1:$BASE_PORT/ready" "baseline data plane"
     wait_http "http://127.0.0.1:$BASE_PORT$PATH_" "baseline data plane (proxying)"
     TARGETS+=(baseline)
-    echo "baseline: $BASELINE_BIN" >&2
+    echo "baseline: $BASELINE_BIN $BASELINE_FLAGS" >&2
 fi
 
 cat >"$TMP/post.lua" <<'EOF'
@@ -386,6 +394,7 @@ done
 
 # HTTPS and h2: nginx's TLS server (same process) and a second data-plane instance with TLS, on the
 # proxy core only for this phase.
+if [[ "$PLAIN_ONLY" == 0 ]]; then
 OPENCLAW_GLOBAL_CONFIG="$TMP/gateway-tls.json" OPENCLAW_USER_CONFIG="$TMP/no-user.json" \
     taskset -c "$PROXY_CORE" "$DP_BIN" --config.performance.workerThreads=1 >"$TMP/openclaw-tls.log" 2>&1 &
 DP_TLS_PID=$!
@@ -406,6 +415,7 @@ wait "$DP_TLS_PID" 2>/dev/null || true
 kept=()
 for pid in "${PIDS[@]}"; do [[ "$pid" == "$DP_TLS_PID" ]] || kept+=("$pid"); done
 PIDS=("${kept[@]}")
+fi
 
 echo "latency: wrk -t1 -c1 --latency, everything on core $LOAD_CORE" >&2
 pin "$NGINX_PID" "$LOAD_CORE"; pin "$NGINX_WORKER" "$LOAD_CORE"; pin "$DP_PID" "$LOAD_CORE"
@@ -467,16 +477,19 @@ mem_growth() { # name pid port
 }
 : >"$TMP/memory.tsv"
 echo "memory: RSS before/after holding $IDLE_CONNS idle keep-alive connections" >&2
-mem_growth nginx "$NGINX_WORKER" "$NGINX_PORT"
-mem_growth openclaw "$DP_PID" "$DP_PORT"
+if [[ "$PLAIN_ONLY" == 0 ]]; then
+    mem_growth nginx "$NGINX_WORKER" "$NGINX_PORT"
+    mem_growth openclaw "$DP_PID" "$DP_PORT"
+fi
 NGINX_IDLE=$(( $(rss_kb "$NGINX_PID") + $(rss_kb "$NGINX_WORKER") ))
 
 # --- report ------------------------------------------------------------------------------------
-python3 - "$RESULTS" "$TMP/memory.tsv" "$IDLE_CONNS" "$NGINX_IDLE" "$DP_BUILD" <<'EOF'
+python3 - "$RESULTS" "$TMP/memory.tsv" "$IDLE_CONNS" "$NGINX_IDLE" "$DP_BUILD" "$PLAIN_ONLY" <<'EOF'
 import math, statistics, sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
 mem = {l.split("\t")[0]: l.split() [1:] for l in open(sys.argv[2]) if l.strip()}
 conns, nginx_idle = int(sys.argv[3]), int(sys.argv[4])
+plain_only = sys.argv[6] == "1"
 print()
 print(f"openclaw data plane: {sys.argv[5]}")
 def col(test, target, i):
@@ -502,7 +515,7 @@ for t in targets:
     print(f"{t:16}{rps_s:>22}{cpu_s:>20}{m[t]['p50']:>9.2f}{m[t]['p99']:>9.2f}{sum(err):>8.0f}{m[t]['l50']:>11.0f}{m[t]['l99']:>11.0f}")
 # HTTPS (TLS 1.3, HTTP/1.1 via wrk) and h2 (TLS 1.3, ALPN h2 via h2load): no one-connection latency run.
 extra = {}
-for test, t, label in [("https", "nginx-tls", "nginx https"), ("https", "openclaw-tls", "openclaw https"),
+for test, t, label in [] if plain_only else [("https", "nginx-tls", "nginx https"), ("https", "openclaw-tls", "openclaw https"),
                        ("h2", "nginx", "nginx h2"), ("h2", "openclaw", "openclaw h2")]:
     rps, cpu = col(test, t, 3), col(test, t, 4)
     p50, p99, err = col(test, t, 5), col(test, t, 6), col(test, t, 7)
@@ -521,16 +534,16 @@ print(f"openclaw/nginx-same (nginx doing the same header work): req/s {ratio('rp
       f"p50 {ratio('p50')}, p99 {ratio('p99')}, c1 p50 {ratio('l50')}, c1 p99 {ratio('l99')}")
 if "baseline" in m:
     n = m["baseline"]
-    print(f"openclaw/baseline (--baseline-bin, same config, interleaved): req/s {ratio('rps')}, CPU µs/req {ratio('cpu')}, "
+    print(f"openclaw/baseline (--baseline-bin/--baseline-flags, interleaved): req/s {ratio('rps')}, CPU µs/req {ratio('cpu')}, "
           f"p50 {ratio('p50')}, p99 {ratio('p99')}, c1 p50 {ratio('l50')}, c1 p99 {ratio('l99')}")
-for test, what in [("https", "TLS 1.3, HTTP/1.1"), ("h2", "TLS 1.3, h2")]:
+for test, what in [] if plain_only else [("https", "TLS 1.3, HTTP/1.1"), ("h2", "TLS 1.3, h2")]:
     o, n = extra[(test, "openclaw")], extra[(test, "nginx")]
     parts = [f"req/s {ratio('rps')}", f"CPU µs/req {ratio('cpu')}"]
     if test == "https":
         parts += [f"p50 {ratio('p50')}", f"p99 {ratio('p99')}"]
     print(f"openclaw/nginx {test} ({what}): " + ", ".join(parts))
 print()
-for name in ["nginx", "openclaw"]:
+for name in [] if plain_only else ["nginx", "openclaw"]:
     before, after = (int(x) for x in mem[name])
     idle = nginx_idle if name == "nginx" else before
     which = "master+worker" if name == "nginx" else "process"
