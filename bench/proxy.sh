@@ -226,7 +226,7 @@ dp_config "$DP_PORT" "" >"$TMP/gateway.json"
 # The TLS instance: the same, plus TLS 1.3 only (it offers ALPN h2 and http/1.1); started for its phase.
 dp_config "$DP_TLS_PORT" ", \"tls\": {\"enabled\": true, \"cert\": \"$TMP/cert.pem\", \"key\": \"$TMP/key.pem\", \"minVersion\": \"TLS1.3\"}" \
     >"$TMP/gateway-tls.json"
-OPENCLAW_GLOBAL_CONFIG="$TMP/gateway.json" OPENCLAW_USER_CONFIG="$TMP/no-user.json" \
+OPENCLAW_GLOBAL_CONFIG="$TMP/gateway.json" OPENCLAW_USER_CONFIG= \
     taskset -c "$PROXY_CORE" "$DP_BIN" --config.performance.workerThreads=1 >"$TMP/openclaw.log" 2>&1 &
 DP_PID=$!
 PIDS+=("$DP_PID")
@@ -365,7 +365,7 @@ done
 
 # HTTPS and h2: nginx's TLS server (same process) and a second data-plane instance with TLS, on the
 # proxy core only for this phase.
-OPENCLAW_GLOBAL_CONFIG="$TMP/gateway-tls.json" OPENCLAW_USER_CONFIG="$TMP/no-user.json" \
+OPENCLAW_GLOBAL_CONFIG="$TMP/gateway-tls.json" OPENCLAW_USER_CONFIG= \
     taskset -c "$PROXY_CORE" "$DP_BIN" --config.performance.workerThreads=1 >"$TMP/openclaw-tls.log" 2>&1 &
 DP_TLS_PID=$!
 PIDS+=("$DP_TLS_PID")

@@ -43,12 +43,17 @@ pub(crate) async fn run(conn: Conn, verb: Verb) -> Result<(), Failure> {
             let r = c
                 .get(GetRequest {
                     version: a.version,
-                    key,
+                    key: key.clone(),
                 })
                 .await
                 .map_err(status)?
                 .into_inner();
-            print_json(&parse_json(&r.json)?);
+            let value = parse_json(&r.json)?;
+            if a.as_patch {
+                print_json(&as_patch(&key, value)?);
+            } else {
+                print_json(&value);
+            }
         }
         Verb::ConfigPut(a) => {
             let doc = read_document(&a.file)?;
@@ -62,7 +67,10 @@ pub(crate) async fn run(conn: Conn, verb: Verb) -> Result<(), Failure> {
             finish_write(&mut c, r, &a.wait).await?;
         }
         Verb::ConfigPatch(a) => {
-            let patch = read_document(&a.file)?;
+            let mut patch = read_document(&a.file)?;
+            if a.json_patch {
+                root_json_patch(&mut patch)?;
+            }
             let format = if a.json_patch {
                 PatchFormat::JsonPatch
             } else {
@@ -175,7 +183,8 @@ pub(crate) async fn run(conn: Conn, verb: Verb) -> Result<(), Failure> {
 async fn connect(conn: &Conn) -> Result<Client, Failure> {
     let mut ep = Endpoint::from_shared(conn.server.clone())
         .map_err(|e| Failure::usage(format!("--server {}: {e}", conn.server)))?
-        .connect_timeout(std::time::Duration::from_secs(5));
+        .connect_timeout(conn.timeout)
+        .timeout(conn.timeout);
     if conn.server.starts_with("https://") {
         let mut tls = ClientTlsConfig::new();
         if let Some(ca) = &conn.ca {
@@ -187,12 +196,19 @@ async fn connect(conn: &Conn) -> Result<Client, Failure> {
             .tls_config(tls)
             .map_err(|e| Failure::op(format!("TLS setup failed: {e}")))?;
     }
-    let channel = ep.connect().await.map_err(|e| {
-        Failure::op(format!(
-            "cannot reach the control plane at {}: {e}",
-            conn.server
-        ))
-    })?;
+    // The TCP connect may succeed while nothing answers (a stopped process): bound the handshake too.
+    let channel = match tokio::time::timeout(conn.timeout, ep.connect()).await {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => {
+            return Err(Failure::op(format!(
+                "cannot reach the control plane at {} ({}): is `openclaw up` or `openclaw-control-plane` running there? \
+                 Point --server (or OPENCLAW_SERVER) at its gRPC address",
+                conn.server,
+                error_chain(&e)
+            )));
+        }
+        Err(_) => return Err(not_answering(conn)),
+    };
     let token =
         match &conn.token {
             Some(t) => Some(format!("Bearer {t}").parse().map_err(|_| {
@@ -200,7 +216,85 @@ async fn connect(conn: &Conn) -> Result<Client, Failure> {
             })?),
             None => None,
         };
-    Ok(AdminClient::with_interceptor(channel, Bearer(token)))
+    TIMEOUT_HINT.with(|h| *h.borrow_mut() = Some(conn.clone()));
+    Ok(AdminClient::with_interceptor(channel, Bearer(token))
+        .max_decoding_message_size(conn.max_message_size)
+        .max_encoding_message_size(conn.max_message_size))
+}
+
+thread_local! {
+    /// The connection settings, for error messages that name the address and the flags.
+    static TIMEOUT_HINT: std::cell::RefCell<Option<Conn>> = const { std::cell::RefCell::new(None) };
+}
+
+fn not_answering(conn: &Conn) -> Failure {
+    Failure::op(format!(
+        "the control plane at {} did not answer within {:?}: is it overloaded or stopped? \
+         (--timeout or OPENCLAW_TIMEOUT gives it longer)",
+        conn.server, conn.timeout
+    ))
+}
+
+/// An error and its sources, `a: b: c`.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cur = s.source();
+    }
+    out
+}
+
+/// The value of `key` as a patch that `config.patch` takes back: a merge patch for object keys, a
+/// JSON Patch `replace` when the key goes through an array element.
+fn as_patch(key: &str, value: Value) -> Result<Value, Failure> {
+    let path = if key.trim().is_empty() {
+        openclaw_config::Path::root()
+    } else {
+        openclaw_config::Path::parse_relative(key).map_err(Failure::usage)?
+    };
+    if path.segments().is_empty() {
+        return Ok(value);
+    }
+    if path
+        .segments()
+        .iter()
+        .any(|s| matches!(s, openclaw_config::Segment::Index(_)))
+    {
+        return Ok(json!([{"op": "replace", "path": path.to_pointer(), "value": value}]));
+    }
+    let mut out = value;
+    for seg in path.segments().iter().rev() {
+        if let openclaw_config::Segment::Key(k) = seg {
+            out = json!({ k.as_str(): out });
+        }
+    }
+    Ok(out)
+}
+
+/// Lets JSON Patch paths leave out `/gateway` (`/routing/rules/-`): every document is rooted there.
+fn root_json_patch(ops: &mut Value) -> Result<(), Failure> {
+    let Value::Array(ops) = ops else {
+        return Err(Failure::usage(
+            "a JSON Patch is an array of operations: [{\"op\": \"add\", \"path\": \"/routing/rules/-\", \"value\": {…}}]",
+        ));
+    };
+    for op in ops {
+        for field in ["path", "from"] {
+            if let Some(Value::String(p)) = op.get_mut(field)
+                && p != "/gateway"
+                && !p.starts_with("/gateway/")
+            {
+                *p = format!("/gateway{p}");
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn finish_write(c: &mut Client, r: WriteResponse, wait: &WaitArgs) -> Result<(), Failure> {
@@ -254,11 +348,11 @@ async fn wait_rollout(c: &mut Client, version: u64, wait: &WaitArgs) -> Result<(
             "the rollout stream ended before every node applied the version",
         ))
     };
-    match tokio::time::timeout(wait.timeout, follow).await {
+    match tokio::time::timeout(wait.wait_timeout, follow).await {
         Ok(r) => r,
         Err(_) => Err(Failure::op(format!(
-            "timed out after {:?} waiting for nodes to apply version {version}",
-            wait.timeout
+            "timed out after {:?} waiting for nodes to apply version {version} (--wait-timeout gives them longer)",
+            wait.wait_timeout
         ))),
     }
 }
@@ -294,6 +388,19 @@ fn parse_json(s: &str) -> Result<Value, Failure> {
 }
 
 fn status(s: Status) -> Failure {
+    if s.message().contains("message length too large") {
+        return Failure::op(format!(
+            "{}: the document is over the size limit; raise --max-message-size (OPENCLAW_MAX_MESSAGE_SIZE, default 64MiB) \
+             on the control plane and on this command",
+            s.message()
+        ));
+    }
+    if s.code() == Code::Cancelled
+        && s.message().contains("Timeout expired")
+        && let Some(conn) = TIMEOUT_HINT.with(|h| h.borrow().clone())
+    {
+        return not_answering(&conn);
+    }
     match s.code() {
         Code::InvalidArgument => Failure::op(s.message().to_string()),
         Code::Unauthenticated => Failure::op(format!("unauthenticated: {}", s.message())),

@@ -1,4 +1,13 @@
-//! The workspace's binaries, built once per test run with the same profile as the tests.
+//! The workspace's binaries, built once per test run with the same profile and the same features as
+//! the tests.
+//!
+//! `CARGO_BIN_EXE_*` names only the binaries of the test's own package, so the binaries of the other
+//! crates are built here with `cargo build --workspace --bins --tests`. `--tests` matters: cargo turns
+//! on the features that dev-dependencies ask for (tokio's `test-util`, say) only when test targets are
+//! part of the build, so a plain `--bins` build resolved different features from `cargo test
+//! --workspace`, and the two kept recompiling the workspace (and the build scripts they share) for
+//! each other. With `--tests` both builds resolve the same features and the same units: after
+//! `cargo test --workspace` this build finds everything fresh but the three binaries themselves.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -6,8 +15,8 @@ use std::sync::OnceLock;
 
 /// The path of a workspace binary (`openclaw`, `openclaw-control-plane`, `openclaw-data-plane`).
 ///
-/// The first call runs `cargo build --bins` for the whole workspace (a no-op when up to date), so a
-/// plain `cargo test --workspace` exercises binaries built from the code under test.
+/// The first call runs `cargo build --workspace --bins --tests` (a no-op when up to date), so a plain
+/// `cargo test --workspace` exercises binaries built from the code under test.
 pub fn bin(name: &str) -> PathBuf {
     static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     let dir = BUILT
@@ -37,6 +46,8 @@ fn build() -> Result<PathBuf, String> {
         "build",
         "--workspace",
         "--bins",
+        "--tests",
+        "--locked",
         "--quiet",
         "--manifest-path",
         manifest,

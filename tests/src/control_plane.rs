@@ -79,14 +79,9 @@ impl ControlPlane {
         let env = [
             ("OPENCLAW_ADMIN_TOKEN", ADMIN_TOKEN.to_string()),
             ("OPENCLAW_NODE_TOKEN", NODE_TOKEN.to_string()),
-            (
-                "OPENCLAW_GLOBAL_CONFIG",
-                self.dir.join("no-global.json").display().to_string(),
-            ),
-            (
-                "OPENCLAW_USER_CONFIG",
-                self.dir.join("no-user.json").display().to_string(),
-            ),
+            // Empty: no config file at all (a named file must exist).
+            ("OPENCLAW_GLOBAL_CONFIG", String::new()),
+            ("OPENCLAW_USER_CONFIG", String::new()),
         ];
         self.child = Some(Child::spawn(
             "control-plane",

@@ -122,14 +122,8 @@ fn up_serves_the_seed_examples_and_stops_cleanly_on_sigterm() {
     .map(|s| s.to_string())
     .collect();
     let env = [
-        (
-            "OPENCLAW_GLOBAL_CONFIG",
-            dir.path().join("no-global.json").display().to_string(),
-        ),
-        (
-            "OPENCLAW_USER_CONFIG",
-            dir.path().join("no-user.json").display().to_string(),
-        ),
+        ("OPENCLAW_GLOBAL_CONFIG", String::new()),
+        ("OPENCLAW_USER_CONFIG", String::new()),
     ];
     let mut up = Child::spawn("up", &bin("openclaw"), &args, &env, dir.path());
     wait_ready(gw, dir.path());
