@@ -36,6 +36,7 @@ impl Interceptor for Bearer {
 /// Runs one admin verb.
 pub(crate) async fn run(conn: Conn, verb: Verb) -> Result<(), Failure> {
     let mut c = connect(&conn).await?;
+    let max = conn.max_message_size;
     let author = author();
     match verb {
         Verb::ConfigGet(a) => {
@@ -57,8 +58,10 @@ pub(crate) async fn run(conn: Conn, verb: Verb) -> Result<(), Failure> {
         }
         Verb::ConfigPut(a) => {
             let doc = read_document(&a.file)?;
+            let json = doc.to_string();
+            fits(&json, max)?;
             let req = PutRequest {
-                json: doc.to_string(),
+                json,
                 expect_version: a.expect_version,
                 message: a.message,
                 author,
@@ -76,8 +79,10 @@ pub(crate) async fn run(conn: Conn, verb: Verb) -> Result<(), Failure> {
             } else {
                 PatchFormat::Merge
             };
+            let patch_json = patch.to_string();
+            fits(&patch_json, max)?;
             let req = PatchRequest {
-                patch_json: patch.to_string(),
+                patch_json,
                 format: format as i32,
                 expect_version: a.expect_version,
                 message: a.message,
@@ -233,6 +238,18 @@ fn not_answering(conn: &Conn) -> Failure {
          (--timeout or OPENCLAW_TIMEOUT gives it longer)",
         conn.server, conn.timeout
     ))
+}
+
+/// Refuses to send a document over the limit, naming its size and the flag.
+fn fits(json: &str, max: usize) -> Result<(), Failure> {
+    if json.len() + 1024 > max {
+        return Err(Failure::op(format!(
+            "the document is {} bytes, over this command's limit of {max} bytes; raise --max-message-size \
+             (OPENCLAW_MAX_MESSAGE_SIZE, default 64MiB) here and on the control plane",
+            json.len()
+        )));
+    }
+    Ok(())
 }
 
 /// An error and its sources, `a: b: c`.

@@ -19,6 +19,8 @@ pub struct CpOptions {
     pub bootstrap: Option<serde_json::Value>,
     /// `(cert, key, client CA)` PEM file paths for TLS / mTLS.
     pub tls: Option<(PathBuf, PathBuf, Option<PathBuf>)>,
+    /// More command-line arguments.
+    pub args: Vec<String>,
 }
 
 /// A running control plane with its own data directory and logs.
@@ -65,6 +67,7 @@ impl ControlPlane {
             std::fs::write(&f, doc.to_string()).expect("write bootstrap");
             args.extend(["--bootstrap".into(), f.display().to_string()]);
         }
+        args.extend(self.opts.args.iter().cloned());
         if let Some((cert, key, ca)) = &self.opts.tls {
             args.extend([
                 "--tls-cert".into(),

@@ -387,6 +387,7 @@ async fn mtls_refuses_clients_without_a_valid_certificate() {
                 d.join("server.key"),
                 Some(d.join("ca.pem")),
             )),
+            ..CpOptions::default()
         },
     );
     let url = format!("https://localhost:{}", cp.grpc.port());
