@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Proxy load benchmark: the same agent reached directly, through nginx, and through the OpenClaw data
-# plane, interleaved in one run (method: shared/research/proxy-benchmarking.md). nginx runs twice over:
+# plane, interleaved in one run (each proxy on its own pinned core). nginx runs twice over:
 # as a bare reverse proxy (the baseline of the targets) and as "nginx-same", configured to do the
 # gateway's per-request header work too (X-Forwarded-For/-Proto/-Host, Via both ways, an x-request-id
 # taken from the client or generated, sent to the agent and returned, a route header), so the cost of

@@ -58,6 +58,7 @@ pub(crate) async fn run(conn: Conn, verb: Verb) -> Result<(), Failure> {
         }
         Verb::ConfigPut(a) => {
             let doc = read_document(&a.file)?;
+            no_redacted(&doc)?;
             let json = doc.to_string();
             fits(&json, max)?;
             let req = PutRequest {
@@ -73,12 +74,14 @@ pub(crate) async fn run(conn: Conn, verb: Verb) -> Result<(), Failure> {
             let mut patch = read_document(&a.file)?;
             if a.json_patch {
                 root_json_patch(&mut patch)?;
+                resolve_names(&mut c, &mut patch).await?;
             }
             let format = if a.json_patch {
                 PatchFormat::JsonPatch
             } else {
                 PatchFormat::Merge
             };
+            no_redacted(&patch)?;
             let patch_json = patch.to_string();
             fits(&patch_json, max)?;
             let req = PatchRequest {
@@ -238,6 +241,100 @@ fn not_answering(conn: &Conn) -> Failure {
          (--timeout or OPENCLAW_TIMEOUT gives it longer)",
         conn.server, conn.timeout
     ))
+}
+
+/// Resolves path segments `key=value` (`/routing/rules/name=chat-api/target`) to the index of the
+/// array element whose `key` is `value` in the stored head version, and guards each with a `test`
+/// operation, so the patch fails cleanly if head changed in between.
+async fn resolve_names(c: &mut Client, ops: &mut Value) -> Result<(), Failure> {
+    let Value::Array(list) = ops else {
+        return Ok(());
+    };
+    let named = |p: &str| p.split('/').any(|seg| seg.contains('='));
+    if !list.iter().any(|op| {
+        ["path", "from"]
+            .iter()
+            .any(|f| op.get(*f).and_then(Value::as_str).is_some_and(named))
+    }) {
+        return Ok(());
+    }
+    let head = c
+        .get(GetRequest {
+            version: None,
+            key: String::new(),
+        })
+        .await
+        .map_err(status)?
+        .into_inner();
+    let doc = parse_json(&head.json)?;
+    let mut tests = Vec::new();
+    for op in list.iter_mut() {
+        for field in ["path", "from"] {
+            let Some(Value::String(p)) = op.get_mut(field) else {
+                continue;
+            };
+            if !named(p) {
+                continue;
+            }
+            let mut resolved = String::new();
+            let mut at = Some(&doc);
+            for seg in p.split('/').skip(1) {
+                let here = at;
+                let seg = match (here, seg.split_once('=')) {
+                    (Some(Value::Array(items)), Some((key, value))) => {
+                        let i = items
+                            .iter()
+                            .position(|e| e.get(key).and_then(Value::as_str) == Some(value))
+                            .ok_or_else(|| {
+                                Failure::op(format!(
+                                    "{p}: no element with {key} = {value} at {resolved} in version {}",
+                                    head.version
+                                ))
+                            })?;
+                        tests.push(json!({"op": "test", "path": format!("{resolved}/{i}/{key}"), "value": value}));
+                        i.to_string()
+                    }
+                    _ => seg.to_string(),
+                };
+                at = match here {
+                    Some(Value::Array(items)) => {
+                        seg.parse::<usize>().ok().and_then(|i| items.get(i))
+                    }
+                    Some(Value::Object(m)) => m.get(&seg),
+                    _ => None,
+                };
+                resolved.push('/');
+                resolved.push_str(&seg);
+            }
+            *p = resolved;
+        }
+    }
+    tests.append(list);
+    *list = tests;
+    Ok(())
+}
+
+/// Refuses a document or patch that would store `<redacted>` (copied from `config.get` output) as a
+/// secret's value.
+fn no_redacted(v: &Value) -> Result<(), Failure> {
+    fn find(v: &Value, at: &str) -> Option<String> {
+        match v {
+            Value::String(s) if s == openclaw_config::secrets::REDACTED => Some(at.to_string()),
+            Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .find_map(|(i, x)| find(x, &format!("{at}/{i}"))),
+            Value::Object(m) => m.iter().find_map(|(k, x)| find(x, &format!("{at}/{k}"))),
+            _ => None,
+        }
+    }
+    match find(v, "") {
+        Some(at) => Err(Failure::op(format!(
+            "{at}: is `<redacted>`, as `config.get` shows secrets; give the real value or a ${{VAR}} placeholder, \
+             or leave the key out of the patch"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Refuses to send a document over the limit, naming its size and the flag.
