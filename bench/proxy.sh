@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Proxy load benchmark: the same agent reached directly, through nginx, and through the OpenClaw data
-# plane, interleaved in one run (method: shared/research/proxy-benchmarking.md). nginx runs twice over:
+# plane, interleaved in one run (each proxy on its own pinned core). nginx runs twice over:
 # as a bare reverse proxy (the baseline of the targets) and as "nginx-same", configured to do the
 # gateway's per-request header work too (X-Forwarded-For/-Proto/-Host, Via both ways, an x-request-id
 # taken from the client or generated, sent to the agent and returned, a route header), so the cost of
@@ -239,7 +239,7 @@ dp_config "$DP_PORT" "" >"$TMP/gateway.json"
 # The TLS instance: the same, plus TLS 1.3 only (it offers ALPN h2 and http/1.1); started for its phase.
 dp_config "$DP_TLS_PORT" ", \"tls\": {\"enabled\": true, \"cert\": \"$TMP/cert.pem\", \"key\": \"$TMP/key.pem\", \"minVersion\": \"TLS1.3\"}" \
     >"$TMP/gateway-tls.json"
-OPENCLAW_GLOBAL_CONFIG="$TMP/gateway.json" OPENCLAW_USER_CONFIG="$TMP/no-user.json" \
+OPENCLAW_GLOBAL_CONFIG="$TMP/gateway.json" OPENCLAW_USER_CONFIG= \
     taskset -c "$PROXY_CORE" "$DP_BIN" --config.performance.workerThreads=1 >"$TMP/openclaw.log" 2>&1 &
 DP_PID=$!
 PIDS+=("$DP_PID")
@@ -249,7 +249,7 @@ TARGETS=(direct nginx nginx-same openclaw)
 BASE_PID=""
 if [[ -n "$BASELINE_BIN" ]]; then
     dp_config "$BASE_PORT" "" >"$TMP/gateway-base.json"
-    OPENCLAW_GLOBAL_CONFIG="$TMP/gateway-base.json" OPENCLAW_USER_CONFIG="$TMP/no-user.json" \
+    OPENCLAW_GLOBAL_CONFIG="$TMP/gateway-base.json" OPENCLAW_USER_CONFIG= \
         taskset -c "$PROXY_CORE" "$BASELINE_BIN" --config.performance.workerThreads=1 $BASELINE_FLAGS \
         >"$TMP/baseline.log" 2>&1 &
     BASE_PID=$!
@@ -395,7 +395,7 @@ done
 # HTTPS and h2: nginx's TLS server (same process) and a second data-plane instance with TLS, on the
 # proxy core only for this phase.
 if [[ "$PLAIN_ONLY" == 0 ]]; then
-OPENCLAW_GLOBAL_CONFIG="$TMP/gateway-tls.json" OPENCLAW_USER_CONFIG="$TMP/no-user.json" \
+OPENCLAW_GLOBAL_CONFIG="$TMP/gateway-tls.json" OPENCLAW_USER_CONFIG= \
     taskset -c "$PROXY_CORE" "$DP_BIN" --config.performance.workerThreads=1 >"$TMP/openclaw-tls.log" 2>&1 &
 DP_TLS_PID=$!
 PIDS+=("$DP_TLS_PID")

@@ -45,12 +45,25 @@ pub(crate) struct Conn {
         global = true
     )]
     pub(crate) server: String,
-    /// Admin bearer token.
-    #[arg(long, env = "OPENCLAW_TOKEN", hide_env_values = true, global = true)]
+    /// Admin bearer token (optional: a control plane without an admin token, like `openclaw up`'s,
+    /// needs none).
+    #[arg(
+        long,
+        env = "OPENCLAW_TOKEN",
+        hide_env_values = true,
+        global = true,
+        value_name = "TOKEN"
+    )]
     pub(crate) token: Option<String>,
     /// PEM CA that signed the control plane's certificate (for https:// servers).
     #[arg(long, env = "OPENCLAW_CA", global = true)]
     pub(crate) ca: Option<PathBuf>,
+    /// How long to wait to connect and for each answer (`--wait` has its own --wait-timeout).
+    #[arg(long, env = "OPENCLAW_TIMEOUT", default_value = "10s", value_parser = parse_duration, global = true)]
+    pub(crate) timeout: std::time::Duration,
+    /// The largest request or answer (a whole config document); match the control plane's flag.
+    #[arg(long, env = "OPENCLAW_MAX_MESSAGE_SIZE", default_value = "64MiB", value_parser = parse_size, global = true)]
+    pub(crate) max_message_size: usize,
 }
 
 /// The verbs.
@@ -121,8 +134,15 @@ pub(crate) struct ExplainArgs {
 #[derive(Debug, Args)]
 pub(crate) struct ValidateLocal {
     /// The document to check.
-    #[arg(long)]
-    pub(crate) file: PathBuf,
+    #[arg(
+        long = "file",
+        conflicts_with = "file_pos",
+        required_unless_present = "file_pos"
+    )]
+    pub(crate) file: Option<PathBuf>,
+    /// The document, given positionally.
+    #[arg(value_name = "FILE")]
+    pub(crate) file_pos: Option<PathBuf>,
     /// Do not check that `${VAR}` placeholders resolve in this environment.
     #[arg(long)]
     pub(crate) no_env: bool,
@@ -159,6 +179,10 @@ pub(crate) struct Get {
     /// A stored version instead of head.
     #[arg(long)]
     pub(crate) version: Option<u64>,
+    /// Print the value as a patch `config.patch` takes back unchanged: a merge patch rooted at
+    /// {"gateway": …} for a key, a JSON Patch `replace` for an array element (`routing.rules[0]`).
+    #[arg(long)]
+    pub(crate) as_patch: bool,
 }
 
 /// `--file F`.
@@ -188,7 +212,9 @@ pub(crate) struct Put {
 /// `config.patch`.
 #[derive(Debug, Args)]
 pub(crate) struct PatchArgs {
-    /// The patch, rooted at {"gateway": …} (`-` reads standard input).
+    /// The patch (`-` reads standard input): a merge patch rooted at {"gateway": …}, or with
+    /// --json-patch an array of operations whose paths may leave out `/gateway`
+    /// (`/routing/rules/-` appends a rule).
     #[arg(long)]
     pub(crate) file: PathBuf,
     /// The file is an RFC 6902 JSON Patch instead of an RFC 7396 merge patch.
@@ -240,15 +266,15 @@ pub(crate) struct Rollback {
     pub(crate) wait: WaitArgs,
 }
 
-/// `--wait [--timeout 30s]`.
+/// `--wait [--wait-timeout 30s]`.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct WaitArgs {
     /// Follow the rollout until every node applied it; fail if a node NACKs or time runs out.
     #[arg(long)]
     pub(crate) wait: bool,
-    /// How long --wait waits.
+    /// How long --wait waits for every node, in all.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
-    pub(crate) timeout: std::time::Duration,
+    pub(crate) wait_timeout: std::time::Duration,
 }
 
 fn parse_label(s: &str) -> Result<(String, String), String> {
@@ -256,6 +282,11 @@ fn parse_label(s: &str) -> Result<(String, String), String> {
         .filter(|(k, v)| !k.is_empty() && !v.is_empty())
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .ok_or_else(|| format!("`{s}` is not a label: use key=value"))
+}
+
+fn parse_size(s: &str) -> Result<usize, String> {
+    let bytes = openclaw_config::ByteSize::parse(s)?.bytes();
+    usize::try_from(bytes).map_err(|_| format!("{s}: too large"))
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {

@@ -11,7 +11,11 @@ use crate::output::{Failure, print_json};
 
 /// Checks a file over the built-in defaults (not this machine's files or environment keys).
 pub(crate) fn validate(a: ValidateLocal) -> Result<(), Failure> {
-    let doc = read_document(&a.file)?;
+    let file = a
+        .file
+        .or(a.file_pos)
+        .ok_or_else(|| Failure::usage("validate needs a file: validate FILE"))?;
+    let doc = read_document(&file)?;
     let merged = layers::merge_layers(vec![
         (Layer::Default, layers::defaults()),
         (Layer::User, doc),
@@ -27,7 +31,7 @@ pub(crate) fn validate(a: ValidateLocal) -> Result<(), Failure> {
             let g = &d.gateway;
             println!(
                 "{}: valid ({} agents, {} routing rules, hash {})",
-                a.file.display(),
+                file.display(),
                 g.agents.discovery.static_agents.len(),
                 g.routing.rules.len(),
                 &openclaw_config::content_hash(&merged)[..12]

@@ -29,7 +29,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let cli = Cli::parse_from(rest);
+    let cli = match Cli::try_parse_from(rest) {
+        Ok(c) => c,
+        Err(e) => return usage_error(e),
+    };
     let result = match cli.command {
         Command::Gateway(g) => run_gateway(g, flags),
         Command::Up(a) => up::run(a, flags),
@@ -38,6 +41,43 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => f.report(),
     }
+}
+
+/// Clap's report, except for an unknown verb: the closest verbs come first.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::CommandFactory;
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if e.kind() == ErrorKind::InvalidSubcommand
+        && let Some(ContextValue::String(bad)) = e.get(ContextKind::InvalidSubcommand)
+    {
+        let cmd = Cli::command();
+        let verbs: Vec<String> = cmd
+            .find_subcommand("gateway")
+            .map(|g| {
+                g.get_subcommands()
+                    .map(|c| c.get_name().to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let top: Vec<String> = cmd
+            .get_subcommands()
+            .map(|c| c.get_name().to_string())
+            .collect();
+        let pool = if std::env::args().any(|a| a == "gateway") {
+            &verbs
+        } else {
+            &top
+        };
+        let near = openclaw_config::suggest::closest(bad, pool.iter().map(String::as_str));
+        eprintln!("error: unrecognized command '{bad}'");
+        if !near.is_empty() {
+            eprintln!("\n  did you mean: {}", near.join(", "));
+        }
+        eprintln!("\nFor the list of commands, try 'openclaw gateway --help'.");
+        return ExitCode::from(2);
+    }
+    let _ = e.print();
+    ExitCode::from(if e.use_stderr() { 2 } else { 0 })
 }
 
 fn run_gateway(

@@ -7,6 +7,7 @@
 //! store), then the agents. Everything listens on loopback and nothing asks for a token: it is for local
 //! use only.
 
+mod banner;
 mod demo_agents;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -62,13 +63,27 @@ pub(crate) struct UpArgs {
         default_value = "19001,19002,19003"
     )]
     pub(crate) agent_ports: Vec<u16>,
-    /// The control plane's sled store; the bootstrap config is stored only when it is empty.
-    #[arg(
-        long,
-        env = "OPENCLAW_UP_DATA_DIR",
-        default_value = "./.openclaw/control-plane"
-    )]
+    /// Everything `up` keeps: the control plane's store in `control-plane/` (the demo config is
+    /// stored only when it is empty, else `up` resumes it) and the data plane's state in `data-plane/`.
+    #[arg(long, env = "OPENCLAW_UP_DATA_DIR", default_value = "./.openclaw")]
     pub(crate) data_dir: PathBuf,
+    /// Start over: delete the stored versions and the data plane's state under --data-dir first.
+    #[arg(long)]
+    pub(crate) fresh: bool,
+}
+
+// === impl UpArgs ===
+
+impl UpArgs {
+    /// The control plane's sled store.
+    pub(crate) fn store_dir(&self) -> PathBuf {
+        self.data_dir.join("control-plane")
+    }
+
+    /// The data plane's saved snapshot.
+    pub(crate) fn state_dir(&self) -> PathBuf {
+        self.data_dir.join("data-plane")
+    }
 }
 
 /// A listening address `up` needs, and how to change it.
@@ -146,8 +161,23 @@ async fn up(args: UpArgs, flags: ConfigFlags) -> Result<(), Failure> {
     }
 
     let doc = bootstrap_document(&agent_addrs)?;
-    std::fs::create_dir_all(&args.data_dir)
-        .map_err(|e| Failure::op(format!("cannot create {}: {e}", args.data_dir.display())))?;
+    if args.fresh {
+        for dir in [args.store_dir(), args.state_dir()] {
+            match std::fs::remove_dir_all(&dir) {
+                Ok(()) => eprintln!("openclaw up: --fresh: removed {}", dir.display()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(Failure::op(format!(
+                        "--fresh: cannot remove {}: {e}",
+                        dir.display()
+                    )));
+                }
+            }
+        }
+    }
+    let store_dir = args.store_dir();
+    std::fs::create_dir_all(&store_dir)
+        .map_err(|e| Failure::op(format!("cannot create {}: {e}", store_dir.display())))?;
     let bootstrap_file =
         std::env::temp_dir().join(format!("openclaw-up-bootstrap-{}.json", std::process::id()));
     std::fs::write(&bootstrap_file, doc.to_string())
@@ -174,7 +204,8 @@ async fn run_all(
     let cp_config = ServerConfig {
         listen: args.control_plane_listen,
         metrics_listen: args.control_plane_metrics_listen,
-        data_dir: args.data_dir.clone(),
+        max_message_size: openclaw_control_plane::server::DEFAULT_MAX_MESSAGE,
+        data_dir: args.store_dir(),
         admin_token: None,
         node_token: None,
         bootstrap: Some(bootstrap_file.to_path_buf()),
@@ -209,7 +240,7 @@ async fn run_all(
         data_plane::Settings {
             control_plane: format!("http://{}", args.control_plane_listen),
             node_id: NODE_ID.to_string(),
-            state_dir: args.data_dir.with_file_name("data-plane"),
+            state_dir: args.state_dir(),
             flags: dp_flags,
         },
         dp_stop_rx,
@@ -225,7 +256,7 @@ async fn run_all(
     };
     let ended = match ready {
         Ok(None) => {
-            print_banner(args, agent_addrs);
+            banner::print(args, agent_addrs).await;
             tokio::select! {
                 () = shutdown_signal() => Ended::Signal,
                 r = &mut cp_task => Ended::ControlPlane(flatten_cp(r)),
@@ -400,78 +431,12 @@ async fn get_is_ok(addr: SocketAddr, path: &str) -> std::io::Result<bool> {
 }
 
 /// The address to connect to for a listen address (`0.0.0.0` → `127.0.0.1`).
-fn loopback(listen: SocketAddr) -> SocketAddr {
+pub(crate) fn loopback(listen: SocketAddr) -> SocketAddr {
     if listen.ip().is_unspecified() {
         SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), listen.port())
     } else {
         listen
     }
-}
-
-fn print_banner(args: &UpArgs, agents: &[SocketAddr]) {
-    let gw = loopback(args.listen);
-    let base = format!("http://{gw}");
-    let server = if args.control_plane_listen.to_string() == "127.0.0.1:18000" {
-        String::new()
-    } else {
-        format!(" --server http://{}", loopback(args.control_plane_listen))
-    };
-    let mut lines = vec![
-        "OpenClaw Gateway is up (local only: loopback, no admin or node tokens; do not expose it)."
-            .to_string(),
-        String::new(),
-        format!(
-            "  control plane  grpc://{}  (store: {}, metrics: http://{}/metrics)",
-            args.control_plane_listen,
-            args.data_dir.display(),
-            args.control_plane_metrics_listen
-        ),
-        format!("  data plane     {base}  (node id `{NODE_ID}`, managed by the control plane)"),
-    ];
-    for (agent, addr) in DemoAgent::all().iter().zip(agents) {
-        lines.push(format!("  demo agent     {:<15} http://{addr}", agent.id));
-    }
-    lines.extend([
-        String::new(),
-        "Try:".to_string(),
-        format!("  curl -s {base}/health"),
-        "  # the seed's Python client (GatewayClient.chat):".to_string(),
-        format!(
-            "  python3 -c 'import requests,json; r=requests.post(\"{base}/api/v1/chat\", headers={{\"Authorization\": \"Bearer {EXAMPLE_KEY}\"}}, json={{\"message\": \"请帮我优化这段代码的性能\", \"agent\": \"agent-chat-001\", \"stream\": False}}); print(json.dumps(r.json(), indent=2, ensure_ascii=False))'"
-        ),
-        "  # streaming (server-sent events):".to_string(),
-        format!(
-            "  curl -N -s -X POST {base}/api/v1/chat/stream -H 'Content-Type: application/json' -d '{{\"message\": \"讲一个关于 AI 的笑话\", \"agent\": \"agent-chat-001\", \"stream\": true}}'"
-        ),
-        "  # semantic routing (no path rule matches, the text says code):".to_string(),
-        format!(
-            "  curl -s -X POST {base}/ask -H 'Content-Type: application/json' -d '{{\"message\": \"帮我写一个 Python 函数\"}}'"
-        ),
-        "  # why it went there: the rule, the agent, each category's similarity and confidence:".to_string(),
-        format!(
-            "  openclaw gateway{server} route.explain --path /ask --body '{{\"message\": \"帮我写一个 Python 函数\"}}'"
-        ),
-        "  # a rule with requiresAuth: 401 without the key, 200 with it:".to_string(),
-        format!("  curl -s -i {base}/api/v1/admin/stats | head -1"),
-        format!(
-            "  curl -s {base}/api/v1/admin/stats -H 'Authorization: Bearer {EXAMPLE_KEY}'"
-        ),
-        "  # the stored routing rules:".to_string(),
-        format!("  openclaw gateway{server} config.get --key routing.rules"),
-        "  # change routing live: send /api/v1/chat to the code agent, then ask again:".to_string(),
-        "  echo '[{\"op\": \"replace\", \"path\": \"/gateway/routing/rules/0/target\", \"value\": \"agent-code-001\"}]' > /tmp/chat-to-code.json".to_string(),
-        format!(
-            "  openclaw gateway{server} config.patch --json-patch --file /tmp/chat-to-code.json --message 'chat → code' --wait"
-        ),
-        format!(
-            "  curl -s -X POST {base}/api/v1/chat -H 'Content-Type: application/json' -d '{{\"message\": \"hello\"}}'    # \"agent\": \"agent-code-001\""
-        ),
-        format!("  openclaw gateway{server} config.history"),
-        format!("  openclaw gateway{server} config.rollback --to 1 --wait"),
-        String::new(),
-        "Ctrl-C stops everything.".to_string(),
-    ]);
-    println!("{}", lines.join("\n"));
 }
 
 async fn shutdown_signal() {

@@ -36,7 +36,9 @@ pub enum Change {
     },
 }
 
-/// Every difference from `old` to `new`, in key order; arrays of different length change whole.
+/// Every difference from `old` to `new`, in key order. Arrays are compared element by element after
+/// their common start and end, so adding, removing or editing one routing rule shows that rule
+/// alone; the changes apply in order as a JSON Patch.
 pub fn diff(old: &Value, new: &Value) -> Vec<Change> {
     let mut out = Vec::new();
     walk(old, new, &Path::root(), &mut out);
@@ -65,17 +67,44 @@ fn walk(old: &Value, new: &Value, at: &Path, out: &mut Vec<Change>) {
                 }
             }
         }
-        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
-            for (i, (x, y)) in a.iter().zip(b).enumerate() {
-                walk(x, y, &at.index(i), out);
-            }
-        }
+        (Value::Array(a), Value::Array(b)) => walk_array(a, b, at, out),
         _ if old == new => {}
         _ => out.push(Change::Changed {
             path: at.clone(),
             from: old.clone(),
             to: new.clone(),
         }),
+    }
+}
+
+/// `old` = P + A + S and `new` = P + B + S: the elements of A and B are compared pairwise, and what is
+/// left over is added (ascending) or removed (descending, so each index is still right when applied).
+fn walk_array(a: &[Value], b: &[Value], at: &Path, out: &mut Vec<Change>) {
+    let prefix = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+    let max_suffix = a.len().min(b.len()) - prefix;
+    let suffix = a
+        .iter()
+        .rev()
+        .zip(b.iter().rev())
+        .take(max_suffix)
+        .take_while(|(x, y)| x == y)
+        .count();
+    let (mid_a, mid_b) = (&a[prefix..a.len() - suffix], &b[prefix..b.len() - suffix]);
+    let paired = mid_a.len().min(mid_b.len());
+    for i in 0..paired {
+        walk(&mid_a[i], &mid_b[i], &at.index(prefix + i), out);
+    }
+    for (i, v) in mid_b.iter().enumerate().skip(paired) {
+        out.push(Change::Added {
+            path: at.index(prefix + i),
+            value: v.clone(),
+        });
+    }
+    for i in (paired..mid_a.len()).rev() {
+        out.push(Change::Removed {
+            path: at.index(prefix + i),
+            value: mid_a[i].clone(),
+        });
     }
 }
 
@@ -175,6 +204,29 @@ impl fmt::Display for Display<'_> {
 mod tests {
     use super::*;
     use crate::patch::apply_json_patch;
+
+    #[test]
+    fn one_rule_added_or_removed_shows_that_rule_alone() {
+        let r = |n: &str| json!({"name": n, "match": {"type": "prefix", "pattern": "/"}, "target": "a"});
+        let old = json!({"gateway": {"routing": {"rules": [r("a"), r("b"), r("c")]}}});
+        let added = json!({"gateway": {"routing": {"rules": [r("a"), r("x"), r("b"), r("c")]}}});
+        let changes = diff(&old, &added);
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        assert!(
+            matches!(&changes[0], Change::Added { path, .. } if path.to_string() == "gateway.routing.rules[1]")
+        );
+        assert_eq!(
+            apply_json_patch(&old, &to_json_patch(&changes)).unwrap(),
+            added
+        );
+        let removed = json!({"gateway": {"routing": {"rules": [r("a"), r("c")]}}});
+        let changes = diff(&old, &removed);
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        assert_eq!(
+            apply_json_patch(&old, &to_json_patch(&changes)).unwrap(),
+            removed
+        );
+    }
 
     #[test]
     fn readable_and_applicable() {

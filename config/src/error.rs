@@ -16,6 +16,16 @@ pub enum ConfigError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// A config file named explicitly (by `OPENCLAW_GLOBAL_CONFIG` or `OPENCLAW_USER_CONFIG`) is absent.
+    #[error(
+        "{file} does not exist (named by {variable}; unset {variable} for the standard path, or set it empty for no file)"
+    )]
+    Missing {
+        /// The file.
+        file: String,
+        /// The variable that named it.
+        variable: String,
+    },
     /// Text that should be a JSON document is not.
     #[error("{origin}: not a valid JSON document: {message}")]
     Parse {
@@ -53,6 +63,7 @@ impl ConfigError {
         match self {
             Self::Invalid(_) => "invalid",
             Self::Read { .. } => "read",
+            Self::Missing { .. } => "missing",
             Self::Parse { .. } => "parse",
             Self::EnvKey { .. } => "env_key",
             Self::Flag { .. } => "flag",

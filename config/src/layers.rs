@@ -41,6 +41,9 @@ pub struct Sources {
     pub env: Vec<(String, String)>,
     /// `--config.key=value` flags, already split into path and value.
     pub flags: Vec<(Path, Value)>,
+    /// Files named explicitly, with the variable that named them: these must exist (a standard path
+    /// that is absent is simply skipped).
+    pub explicit: Vec<(String, PathBuf)>,
 }
 
 /// The merged document and the layer each leaf key came from.
@@ -84,22 +87,40 @@ impl fmt::Display for Layer {
 impl Sources {
     /// This process's files (from `OPENCLAW_GLOBAL_CONFIG`/`OPENCLAW_USER_CONFIG` or the standard paths),
     /// its environment, and the given flags.
+    ///
+    /// A file named by a variable must exist; a variable set to the empty string means no file at all.
     pub fn from_process(flags: Vec<(Path, Value)>) -> Self {
         let env: Vec<(String, String)> = std::env::vars().collect();
+        Self::from_env(env, flags)
+    }
+
+    /// As [`from_process`](Self::from_process), with the given environment.
+    pub fn from_env(env: Vec<(String, String)>, flags: Vec<(Path, Value)>) -> Self {
         let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-        let global_file = Some(get("OPENCLAW_GLOBAL_CONFIG").map_or_else(
-            || PathBuf::from("/etc/openclaw/gateway.json"),
-            PathBuf::from,
-        ));
-        let user_file = get("OPENCLAW_USER_CONFIG").map(PathBuf::from).or_else(|| {
-            get("HOME").map(|h| PathBuf::from(h).join(".openclaw").join("gateway.json"))
-        });
+        let mut explicit = Vec::new();
+        let mut named = |var: &str, default: Option<PathBuf>| match get(var) {
+            Some(v) if v.is_empty() => None,
+            Some(v) => {
+                explicit.push((var.to_string(), PathBuf::from(&v)));
+                Some(PathBuf::from(v))
+            }
+            None => default,
+        };
+        let global_file = named(
+            "OPENCLAW_GLOBAL_CONFIG",
+            Some(PathBuf::from("/etc/openclaw/gateway.json")),
+        );
+        let user_file = named(
+            "OPENCLAW_USER_CONFIG",
+            get("HOME").map(|h| PathBuf::from(h).join(".openclaw").join("gateway.json")),
+        );
         Self {
             snapshot: None,
             global_file,
             user_file,
             env,
             flags,
+            explicit,
         }
     }
 
@@ -150,10 +171,17 @@ pub fn load(sources: &Sources) -> Result<Layered, ConfigError> {
         (Layer::Global, &sources.global_file),
         (Layer::User, &sources.user_file),
     ] {
-        if let Some(f) = file
-            && let Some(doc) = read_file(f)?
-        {
-            layers.push((layer, doc));
+        let Some(f) = file else { continue };
+        match read_file(f)? {
+            Some(doc) => layers.push((layer, doc)),
+            None => {
+                if let Some((variable, _)) = sources.explicit.iter().find(|(_, p)| p == f) {
+                    return Err(ConfigError::Missing {
+                        file: f.display().to_string(),
+                        variable: variable.clone(),
+                    });
+                }
+            }
         }
     }
     layers.push((Layer::Env, env_layer(&sources.env)?));

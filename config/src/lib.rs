@@ -25,6 +25,7 @@ mod problem;
 pub mod resources;
 mod schema;
 pub mod secrets;
+pub mod suggest;
 mod units;
 
 pub use canonical::{canonical_bytes, content_hash};

@@ -40,13 +40,13 @@ struct Args {
     /// PEM CA: data planes must present a client certificate it signed (mTLS).
     #[arg(long, env = "OPENCLAW_CLIENT_CA", requires = "tls_cert")]
     client_ca: Option<PathBuf>,
-    /// `/metrics` and `/health` of the control plane itself.
-    #[arg(
-        long,
-        env = "OPENCLAW_METRICS_LISTEN",
-        default_value = "127.0.0.1:18001"
-    )]
-    metrics_listen: SocketAddr,
+    /// `/metrics` and `/health` of the control plane itself [default: the --listen port + 1, so
+    /// 127.0.0.1:18001].
+    #[arg(long, env = "OPENCLAW_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
+    /// The largest admin request or response (a whole config document), e.g. `64MiB`.
+    #[arg(long, env = "OPENCLAW_MAX_MESSAGE_SIZE", default_value = "64MiB", value_parser = parse_size)]
+    max_message_size: usize,
 }
 
 fn main() -> ExitCode {
@@ -81,7 +81,10 @@ fn run(args: Args, flags: openclaw_config::layers::ConfigFlags) -> anyhow::Resul
     };
     let config = ServerConfig {
         listen: args.listen,
-        metrics_listen: args.metrics_listen,
+        metrics_listen: args
+            .metrics_listen
+            .unwrap_or_else(|| server::metrics_next_to(args.listen)),
+        max_message_size: args.max_message_size,
         data_dir: args.data_dir,
         admin_token,
         node_token,
@@ -94,6 +97,11 @@ fn run(args: Args, flags: openclaw_config::layers::ConfigFlags) -> anyhow::Resul
         .build()?;
     rt.block_on(server::run(config, shutdown_signal()))?;
     Ok(())
+}
+
+fn parse_size(s: &str) -> Result<usize, String> {
+    let bytes = openclaw_config::ByteSize::parse(s)?.bytes();
+    usize::try_from(bytes).map_err(|_| format!("{s}: too large"))
 }
 
 /// A token from a file (trimmed) or from the environment variable.

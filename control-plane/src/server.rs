@@ -27,6 +27,8 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// `/metrics` and `/health` listen address.
     pub metrics_listen: SocketAddr,
+    /// The largest admin request or response, in bytes ([`DEFAULT_MAX_MESSAGE`] unless told).
+    pub max_message_size: usize,
     /// sled directory.
     pub data_dir: PathBuf,
     /// Admin bearer token; `None` leaves the admin API open (a warning is logged).
@@ -75,6 +77,19 @@ pub enum ServerError {
     /// A listener could not be bound or failed.
     #[error("listener: {0}")]
     Listen(String),
+}
+
+/// The largest admin message by default: 64 MiB, room for a document of some 500k routing rules.
+pub const DEFAULT_MAX_MESSAGE: usize = 64 * 1024 * 1024;
+
+/// The metrics address when none is given: the port after the gRPC one, on the same host (so a
+/// second control plane given only `--listen` does not collide with the first).
+pub fn metrics_next_to(listen: SocketAddr) -> SocketAddr {
+    let port = match listen.port() {
+        0 => 0,
+        p => p.wrapping_add(1),
+    };
+    SocketAddr::new(listen.ip(), port)
 }
 
 /// Forwards publications to the hub once it exists (the hub needs the initial state that `Versions`
@@ -132,8 +147,10 @@ pub async fn run(
     let admin_check = TokenCheck::new("admin", cfg.admin_token.clone(), false);
     let node_check = TokenCheck::new("discovery", cfg.node_token.clone(), mtls);
     let nodes: Arc<dyn NodeView> = hub.clone();
-    let admin = AdminServer::with_interceptor(
-        AdminService::new(versions.clone(), nodes.clone()),
+    let admin = InterceptedService::new(
+        AdminServer::new(AdminService::new(versions.clone(), nodes.clone()))
+            .max_decoding_message_size(cfg.max_message_size)
+            .max_encoding_message_size(cfg.max_message_size),
         move |r| admin_check.check(r),
     );
     let discovery = InterceptedService::new(DiscoveryService::new(hub.clone()), move |r| {
@@ -157,13 +174,18 @@ pub async fn run(
     }
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
-        .map_err(|e| ServerError::Listen(format!("{}: {e}", cfg.listen)))?;
+        .map_err(|e| {
+            ServerError::Listen(format!(
+                "gRPC on {}: {e}; pick another address with --listen (OPENCLAW_LISTEN)",
+                cfg.listen
+            ))
+        })?;
     let local = listener
         .local_addr()
         .map_err(|e| ServerError::Listen(e.to_string()))?;
     let metrics = tokio::net::TcpListener::bind(cfg.metrics_listen)
         .await
-        .map_err(|e| ServerError::Listen(format!("{}: {e}", cfg.metrics_listen)))?;
+        .map_err(|e| ServerError::Listen(format!("/metrics and /health on {}: {e}; pick another address with --metrics-listen (OPENCLAW_METRICS_LISTEN)", cfg.metrics_listen)))?;
     tracing::info!(grpc = %local, metrics = %cfg.metrics_listen, tls = cfg.tls.is_some(), mtls, "control plane listening");
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

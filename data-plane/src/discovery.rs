@@ -12,7 +12,9 @@ mod error;
 mod held;
 mod session;
 
-pub use client::{Applied, ClientConfig, ClientStatus, DiscoveryClient, TlsConfig};
+pub use client::{
+    Applied, ClientConfig, ClientStatus, DEFAULT_MAX_MESSAGE, DiscoveryClient, TlsConfig,
+};
 pub use error::ClientError;
 pub use held::{Held, Snapshot, Staged};
 pub use session::Session;

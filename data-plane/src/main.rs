@@ -12,7 +12,16 @@ use openclaw_data_plane::{ManagedOptions, NodeOptions, run_node};
 
 /// OpenClaw Gateway data plane.
 #[derive(Debug, Parser)]
-#[command(name = "openclaw-data-plane", version)]
+#[command(
+    name = "openclaw-data-plane",
+    version,
+    after_help = "Config (standalone, or over the control plane's snapshot when managed), lowest first:\n  \
+        built-in defaults < /etc/openclaw/gateway.json (OPENCLAW_GLOBAL_CONFIG) < ~/.openclaw/gateway.json \
+        (OPENCLAW_USER_CONFIG)\n  < OPENCLAW_<SECTION>__<KEY> variables < --config.<key>=<value> flags\n\
+        A file named by OPENCLAW_GLOBAL_CONFIG or OPENCLAW_USER_CONFIG must exist; set one empty for no file.\n\
+        --config.<key>=<value>  sets any key below `gateway` (--config.http.listen=0.0.0.0:8080); \
+        the value is JSON if it parses as JSON, else a string."
+)]
 struct Args {
     /// Control plane URL (managed mode); else `gateway.controlPlane.address`; neither: standalone.
     #[arg(long, env = "OPENCLAW_CONTROL_PLANE")]
@@ -38,6 +47,9 @@ struct Args {
     /// Where the last applied snapshot is kept, to start from when the control plane is away.
     #[arg(long, env = "OPENCLAW_STATE_DIR")]
     state_dir: Option<PathBuf>,
+    /// The largest discovery response (config document) taken from the control plane (`64MiB`).
+    #[arg(long, env = "OPENCLAW_MAX_MESSAGE_SIZE", default_value = "64MiB", value_parser = parse_size)]
+    max_message_size: usize,
 }
 
 fn main() -> ExitCode {
@@ -65,8 +77,15 @@ fn main() -> ExitCode {
 fn options(args: Args, flags: openclaw_config::layers::ConfigFlags) -> anyhow::Result<NodeOptions> {
     let sources = Sources::from_process(flags);
     let local = openclaw_config::layers::load(&sources)?;
+    let env = |name: &str| std::env::var(name).ok();
+    // Every problem, as `openclaw gateway validate` lists them, not only the ones that stop parsing.
     let cp = openclaw_config::parse(&local.effective)
-        .map_err(|p| anyhow::anyhow!("invalid local config:\n{p}"))?
+        .map_err(|p| {
+            let all = openclaw_config::validate_with_env(&local.effective, &env)
+                .err()
+                .unwrap_or(p);
+            anyhow::anyhow!("invalid local config:\n{all}")
+        })?
         .gateway
         .control_plane;
     let resolve = |v: Option<String>| {
@@ -114,6 +133,7 @@ fn options(args: Args, flags: openclaw_config::layers::ConfigFlags) -> anyhow::R
                 token,
                 tls,
                 state_dir: args.state_dir.or(cp.state_dir.map(PathBuf::from)),
+                max_message_size: Some(args.max_message_size),
             })
         }
     };
@@ -125,6 +145,11 @@ fn parse_label(s: &str) -> Result<(String, String), String> {
         .filter(|(k, v)| !k.is_empty() && !v.is_empty())
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .ok_or_else(|| format!("`{s}` is not a label: use key=value"))
+}
+
+fn parse_size(s: &str) -> Result<usize, String> {
+    let bytes = openclaw_config::ByteSize::parse(s)?.bytes();
+    usize::try_from(bytes).map_err(|_| format!("{s}: too large"))
 }
 
 fn hostname() -> String {

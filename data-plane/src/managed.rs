@@ -2,13 +2,14 @@
 //! is away), then following the discovery stream for the node's whole life, applying each snapshot over
 //! the node-local layers and saving it to the state directory.
 
+mod saved;
+
 use std::future::Future;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use openclaw_config::{Layered, Sources};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::compiled::Compiled;
 use crate::discovery::{Applied, ClientConfig, DiscoveryClient, Held, Snapshot};
@@ -20,8 +21,6 @@ use crate::upstream::Registry;
 /// How long a booting node waits for the control plane before it starts from its saved snapshot.
 const SAVED_AFTER: Duration = Duration::from_secs(3);
 
-const STATE_FILE: &str = "snapshot.json";
-
 /// Fetches (and ACKs) the first snapshot the node can apply; blocks until there is one.
 pub(crate) fn first_snapshot(
     m: &ManagedOptions,
@@ -32,7 +31,19 @@ pub(crate) fn first_snapshot(
         .enable_all()
         .build()
         .map_err(NodeError::Runtime)?;
-    let saved = m.state_dir.as_deref().and_then(load_saved);
+    // What the node can fall back on, said in every "still waiting" line.
+    let (saved, saved_note) = match m.state_dir.as_deref().map(saved::load) {
+        None => (None, "none (no --state-dir)".to_string()),
+        Some(Ok(None)) => (None, "none yet".to_string()),
+        Some(Ok(Some(s))) => {
+            let note = format!("version {}", s.version);
+            (Some((s.version, s.doc)), note)
+        }
+        Some(Err(e)) => {
+            tracing::error!(error = %e, "the saved snapshot is unusable: waiting for the control plane");
+            (None, format!("unusable: {e}"))
+        }
+    };
     rt.block_on(async {
         if let Some((listener, health_path)) = early {
             crate::boot::serve_not_ready(listener, health_path).map_err(NodeError::Runtime)?;
@@ -47,7 +58,7 @@ pub(crate) fn first_snapshot(
                 Ok(Ok((snapshot, held))) => {
                     // `fetch` checked the document before ACKing it.
                     let doc = snapshot.document().map_err(|e| NodeError::ControlPlane(e.to_string()))?;
-                    save(m.state_dir.as_deref(), snapshot.version, &snapshot.hash, doc);
+                    saved::save(m.state_dir.as_deref(), snapshot.version, &snapshot.hash, doc);
                     return Ok(First {
                         layered: layered(sources, doc)?,
                         version: snapshot.version,
@@ -55,8 +66,8 @@ pub(crate) fn first_snapshot(
                         models: models.loaded_models_only(),
                     });
                 }
-                Ok(Err(e)) => tracing::warn!(control_plane = %m.address, error = %e, "no first snapshot yet"),
-                Err(_) => tracing::warn!(control_plane = %m.address, "control plane did not answer in time"),
+                Ok(Err(e)) => tracing::warn!(control_plane = %m.address, error = %e, saved_snapshot = %saved_note, "no first snapshot yet"),
+                Err(_) => tracing::warn!(control_plane = %m.address, saved_snapshot = %saved_note, "control plane did not answer in time"),
             }
             if let Some((version, doc)) = &saved
                 && started.elapsed() >= SAVED_AFTER
@@ -146,11 +157,11 @@ pub(crate) async fn follow(
             .map_err(|e| e.to_string())
         {
             Ok(restart_required) => {
-                save(state_dir.as_deref(), snapshot.version, &snapshot.hash, doc);
+                saved::save(state_dir.as_deref(), snapshot.version, &snapshot.hash, doc);
                 Ok(Applied { restart_required })
             }
             Err(e) => {
-                tracing::error!(version = snapshot.version, error = %e, "snapshot rejected, keeping the current config");
+                shared.reload_refused(&format!("version {}: {e}", snapshot.version));
                 Err(e)
             }
         }
@@ -163,6 +174,7 @@ fn client_config(m: &ManagedOptions) -> ClientConfig {
     c.labels = m.labels.clone();
     c.token = m.token.clone();
     c.tls = m.tls.clone();
+    c.max_message_size = m.max_message_size;
     c
 }
 
@@ -178,22 +190,4 @@ fn layered(sources: &Sources, snapshot: &Value) -> Result<Layered, NodeError> {
         ..sources.clone()
     })
     .map_err(|e| NodeError::Config(e.to_string()))
-}
-
-fn save(dir: Option<&Path>, version: u64, hash: &str, doc: &Value) {
-    let Some(dir) = dir else { return };
-    let body = json!({"version": version, "hash": hash, "doc": doc}).to_string();
-    let tmp = dir.join(format!("{STATE_FILE}.tmp"));
-    let result = std::fs::create_dir_all(dir)
-        .and_then(|()| std::fs::write(&tmp, body))
-        .and_then(|()| std::fs::rename(&tmp, dir.join(STATE_FILE)));
-    if let Err(e) = result {
-        tracing::warn!(dir = %dir.display(), error = %e, "cannot save the applied snapshot");
-    }
-}
-
-fn load_saved(dir: &Path) -> Option<(u64, Value)> {
-    let text = std::fs::read_to_string(dir.join(STATE_FILE)).ok()?;
-    let v: Value = serde_json::from_str(&text).ok()?;
-    Some((v.get("version")?.as_u64()?, v.get("doc")?.clone()))
 }

@@ -37,6 +37,8 @@ pub struct ManagedOptions {
     pub tls: Option<TlsConfig>,
     /// Where the last applied snapshot is kept.
     pub state_dir: Option<PathBuf>,
+    /// The largest discovery response taken, in bytes (`None`: 64 MiB).
+    pub max_message_size: Option<usize>,
 }
 
 /// Why a node could not start or stopped with an error.
@@ -71,8 +73,20 @@ pub fn run_node(
         ..opts.sources.clone()
     })
     .map_err(|e| NodeError::Config(e.to_string()))?;
-    let local_doc =
-        openclaw_config::parse(&local.effective).map_err(|p| NodeError::Config(p.to_string()))?;
+    // Standalone, the local layers are the whole config: every problem is reported at once, as
+    // `openclaw gateway validate` lists them. Managed, they only need to parse here; the merged
+    // document is validated when each snapshot applies (and a broken local layer still gets every
+    // problem listed).
+    let env = |name: &str| std::env::var(name).ok();
+    let local_doc = match &opts.managed {
+        None => openclaw_config::validate_with_env(&local.effective, &env),
+        Some(_) => openclaw_config::parse(&local.effective).map_err(|p| {
+            openclaw_config::validate_with_env(&local.effective, &env)
+                .err()
+                .unwrap_or(p)
+        }),
+    }
+    .map_err(|p| NodeError::Config(format!("invalid local config:\n{p}")))?;
     let log = LogHandle::init(
         local_doc.gateway.logging.level,
         local_doc.gateway.logging.format,

@@ -56,22 +56,31 @@ pub(crate) async fn watch(
         if now == last {
             continue;
         }
+        // A file that was read and is gone now is a refused change, not a switch to the layers below.
+        let gone: Vec<String> = files
+            .iter()
+            .zip(last.iter().zip(&now))
+            .filter(|(_, (before, after))| before.is_some() && after.is_none())
+            .map(|(f, _)| f.display().to_string())
+            .collect();
         last = now;
+        if !gone.is_empty() {
+            shared.reload_refused(&format!(
+                "{} was removed; the config read from it stays in force (restart the node to run without it)",
+                gone.join(", ")
+            ));
+            continue;
+        }
         let layered = match openclaw_config::layers::load(&sources) {
             Ok(l) => l,
             Err(e) => {
-                tracing::error!(error = %e, "config file change rejected, keeping the current config");
+                shared.reload_refused(&e.to_string());
                 continue;
             }
         };
-        match shared
-            .apply(&layered, version + 1)
-            .map_err(|e| e.to_string())
-        {
+        match shared.apply(&layered, version + 1) {
             Ok(_) => version += 1,
-            Err(e) => {
-                tracing::error!(error = %e, "config file change rejected, keeping the current config")
-            }
+            Err(e) => shared.reload_refused(&e.to_string()),
         }
     }
 }

@@ -73,6 +73,9 @@ pub struct Report {
     pub local_overrides: Vec<String>,
     /// Central settings that changed but need a restart.
     pub restart_required: Vec<String>,
+    /// Why the last config change was refused (the config in force kept serving); `None` once a later
+    /// change applies.
+    pub last_reload_error: Option<String>,
     logged_not_enforced: BTreeSet<String>,
 }
 
@@ -167,10 +170,19 @@ impl Shared {
             }
             r.local_overrides = layered.local_overrides();
             r.restart_required = restart.clone();
+            r.last_reload_error = None;
         }
         tracing::info!(version, hash = %compiled.hash, rules = compiled.routes.rules().len(), agents = compiled.agents.len(), "config applied");
         self.current.store(Some(Arc::new(compiled)));
         Ok(restart)
+    }
+
+    /// Records a refused config change, for `/health` (`lastReloadError`), and logs it.
+    pub fn reload_refused(&self, error: &str) {
+        tracing::error!(error = %error, "config change rejected, keeping the config in force");
+        if let Ok(mut r) = self.report.lock() {
+            r.last_reload_error = Some(error.to_string());
+        }
     }
 
     /// The status report for `/health`.
@@ -185,6 +197,8 @@ impl Shared {
         let mut v = serde_json::json!({
             "status": if table.is_some() { "ok" } else { "starting" },
             "configVersion": table.as_ref().map_or(0, |t| t.version),
+            // The document served: defaults, snapshot and local layers merged (differs from the
+            // control plane's `snapshotHash` as soon as any default or local key is in it).
             "configHash": table.as_ref().map(|t| t.hash.clone()),
             "agents": self.registry.health().iter().map(|h| {
                 serde_json::json!({"id": h.agent, "endpoint": h.endpoint, "healthy": h.healthy, "inFlight": h.in_flight,
@@ -193,6 +207,7 @@ impl Shared {
             "notEnforced": table.as_ref().map(|t| t.not_enforced.clone()).unwrap_or_default(),
             "localOverrides": report.local_overrides,
             "restartRequired": report.restart_required,
+            "lastReloadError": report.last_reload_error,
             "eventLoop": match table.as_ref().map(|t| t.gateway.performance.event_loop) {
                 Some(EventLoop::IoUring) => "epoll (io_uring requested, not available)",
                 _ => "epoll",
@@ -213,6 +228,10 @@ impl Shared {
                 let s = status.borrow().clone();
                 v["mode"] = "managed".into();
                 v["controlPlane"] = serde_json::json!({"address": address, "connected": s.connected, "appliedVersion": s.applied_version, "lastError": s.last_error});
+                // The control plane's hash of the version in force, as `config.history` shows it.
+                v["snapshotHash"] = (!s.applied_hash.is_empty())
+                    .then_some(s.applied_hash)
+                    .into();
             }
             _ => v["mode"] = "standalone".into(),
         }

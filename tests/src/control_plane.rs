@@ -19,6 +19,8 @@ pub struct CpOptions {
     pub bootstrap: Option<serde_json::Value>,
     /// `(cert, key, client CA)` PEM file paths for TLS / mTLS.
     pub tls: Option<(PathBuf, PathBuf, Option<PathBuf>)>,
+    /// More command-line arguments.
+    pub args: Vec<String>,
 }
 
 /// A running control plane with its own data directory and logs.
@@ -65,6 +67,7 @@ impl ControlPlane {
             std::fs::write(&f, doc.to_string()).expect("write bootstrap");
             args.extend(["--bootstrap".into(), f.display().to_string()]);
         }
+        args.extend(self.opts.args.iter().cloned());
         if let Some((cert, key, ca)) = &self.opts.tls {
             args.extend([
                 "--tls-cert".into(),
@@ -79,14 +82,9 @@ impl ControlPlane {
         let env = [
             ("OPENCLAW_ADMIN_TOKEN", ADMIN_TOKEN.to_string()),
             ("OPENCLAW_NODE_TOKEN", NODE_TOKEN.to_string()),
-            (
-                "OPENCLAW_GLOBAL_CONFIG",
-                self.dir.join("no-global.json").display().to_string(),
-            ),
-            (
-                "OPENCLAW_USER_CONFIG",
-                self.dir.join("no-user.json").display().to_string(),
-            ),
+            // Empty: no config file at all (a named file must exist).
+            ("OPENCLAW_GLOBAL_CONFIG", String::new()),
+            ("OPENCLAW_USER_CONFIG", String::new()),
         ];
         self.child = Some(Child::spawn(
             "control-plane",

@@ -166,13 +166,14 @@ impl DataPlane {
         labels: &[(&str, &str)],
         state_dir: Option<&Path>,
     ) -> DataPlaneBuilder {
-        let user = dir.join(format!("no-user-{node_id}.json"));
-        let mut b = DataPlaneBuilder::new(dir, &format!("data-plane-{node_id}"), user, false)
-            .arg("--control-plane")
-            .arg(cp.url())
-            .arg("--node-id")
-            .arg(node_id)
-            .env("OPENCLAW_NODE_TOKEN", NODE_TOKEN);
+        // No user file (an empty OPENCLAW_USER_CONFIG): a managed node takes its config centrally.
+        let mut b =
+            DataPlaneBuilder::new(dir, &format!("data-plane-{node_id}"), PathBuf::new(), false)
+                .arg("--control-plane")
+                .arg(cp.url())
+                .arg("--node-id")
+                .arg(node_id)
+                .env("OPENCLAW_NODE_TOKEN", NODE_TOKEN);
         for (k, v) in labels {
             b = b.label(k, v);
         }
@@ -184,10 +185,7 @@ impl DataPlane {
 
     fn spawn(&mut self) {
         let mut env: Vec<(&str, String)> = vec![
-            (
-                "OPENCLAW_GLOBAL_CONFIG",
-                self.dir.join("no-global.json").display().to_string(),
-            ),
+            ("OPENCLAW_GLOBAL_CONFIG", String::new()),
             (
                 "OPENCLAW_USER_CONFIG",
                 self.user_config.display().to_string(),

@@ -13,12 +13,27 @@ fn openclaw(args: &[&str], env: &[(&str, &str)], dir: &std::path::Path) -> Outpu
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("HOME", dir)
-        .env("OPENCLAW_GLOBAL_CONFIG", dir.join("global.json"))
-        .env("OPENCLAW_USER_CONFIG", dir.join("user.json"));
+        .env(
+            "OPENCLAW_GLOBAL_CONFIG",
+            named_if_present(&dir.join("global.json")),
+        )
+        .env(
+            "OPENCLAW_USER_CONFIG",
+            named_if_present(&dir.join("user.json")),
+        );
     for (k, v) in env {
         cmd.env(k, v);
     }
     cmd.output().unwrap()
+}
+
+/// The file's path when it exists, else empty (no file: a named file must exist).
+fn named_if_present(f: &std::path::Path) -> String {
+    if f.exists() {
+        f.display().to_string()
+    } else {
+        String::new()
+    }
 }
 
 fn text(b: &[u8]) -> String {

@@ -340,7 +340,7 @@ async fn wait_follows_the_rollout_and_fails_on_nack() {
         &cp,
         dir.path(),
         json!({"gateway": {"http": {"rateLimit": {"burst": 5}}}}),
-        &["--wait", "--timeout", "20s"],
+        &["--wait", "--wait-timeout", "20s"],
     );
     json_ok(&ok);
     assert!(
@@ -352,7 +352,7 @@ async fn wait_follows_the_rollout_and_fails_on_nack() {
         &cp,
         dir.path(),
         json!({"gateway": {"http": {"rateLimit": {"burst": 6}}}}),
-        &["--wait", "--timeout", "20s"],
+        &["--wait", "--wait-timeout", "20s"],
     );
     assert_eq!(bad.status.code(), Some(1));
     let err = String::from_utf8_lossy(&bad.stderr);
@@ -387,6 +387,7 @@ async fn mtls_refuses_clients_without_a_valid_certificate() {
                 d.join("server.key"),
                 Some(d.join("ca.pem")),
             )),
+            ..CpOptions::default()
         },
     );
     let url = format!("https://localhost:{}", cp.grpc.port());

@@ -40,7 +40,7 @@ fn patch(cp: &ControlPlane, dir: &Path, name: &str, v: &Value, wait: bool) -> st
     std::fs::write(&f, v.to_string()).unwrap();
     let mut args = vec!["config.patch", "--file", f.to_str().unwrap()];
     if wait {
-        args.extend(["--wait", "--timeout", "20s"]);
+        args.extend(["--wait", "--wait-timeout", "20s"]);
     }
     cp.cli(&args)
 }

@@ -136,7 +136,7 @@ fn fifty_patches_under_load_fail_no_request_and_switch_exactly_at_patch_boundari
             "--message",
             &format!("swap {i}"),
             "--wait",
-            "--timeout",
+            "--wait-timeout",
             "10s",
         ]);
         let acked = Instant::now();

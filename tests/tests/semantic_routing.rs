@@ -248,7 +248,7 @@ fn boot_fails(dir: &std::path::Path, config: &Value) -> String {
     let user = dir.join("boot.json");
     std::fs::write(&user, config.to_string()).unwrap();
     let out = std::process::Command::new(openclaw_e2e::bin("openclaw-data-plane"))
-        .env("OPENCLAW_GLOBAL_CONFIG", dir.join("no-global.json"))
+        .env("OPENCLAW_GLOBAL_CONFIG", "")
         .env("OPENCLAW_USER_CONFIG", &user)
         .env(
             "OPENCLAW_HTTP__LISTEN",
@@ -386,7 +386,7 @@ fn route_explain_shows_the_numbers_and_thresholds_decide() {
             "--file",
             file.to_str().unwrap(),
             "--wait",
-            "--timeout",
+            "--wait-timeout",
             "10s",
         ]));
         let v = explain(&format!("threshold {threshold}"));

@@ -96,44 +96,109 @@ fn wait_ready(addr: SocketAddr, up: &Path) {
     );
 }
 
+/// A running `openclaw up` and its addresses.
+struct Up {
+    child: Child,
+    gw: SocketAddr,
+    cp: SocketAddr,
+    log_dir: std::path::PathBuf,
+}
+
+impl Up {
+    /// Starts `openclaw up` keeping its data in `data_dir`, logging to `log_dir/up.log`.
+    fn start(log_dir: &Path, data_dir: &Path, extra: &[&str]) -> Up {
+        let _ = std::fs::remove_file(log_dir.join("up.log"));
+        let gw: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let cp: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let cp_metrics: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let mut args: Vec<String> = [
+            "up",
+            "--listen",
+            &gw.to_string(),
+            "--control-plane-listen",
+            &cp.to_string(),
+            "--control-plane-metrics-listen",
+            &cp_metrics.to_string(),
+            "--agent-ports",
+            "0,0,0",
+            "--data-dir",
+            &data_dir.display().to_string(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let env = [
+            ("OPENCLAW_GLOBAL_CONFIG", String::new()),
+            ("OPENCLAW_USER_CONFIG", String::new()),
+        ];
+        let child = Child::spawn("up", &bin("openclaw"), &args, &env, log_dir);
+        wait_ready(gw, log_dir);
+        let up = Up {
+            child,
+            gw,
+            cp,
+            log_dir: log_dir.to_path_buf(),
+        };
+        wait_until_logged(&up, "Ctrl-C stops everything");
+        up
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.log_dir.join("up.log")).unwrap_or_default()
+    }
+
+    /// `openclaw gateway --server <cp> <args>`, with `stdin`.
+    fn cli(&self, args: &[&str], stdin: Option<&str>) -> std::process::Output {
+        let mut cmd = std::process::Command::new(bin("openclaw"));
+        cmd.args(["gateway", "--server", &format!("http://{}", self.cp)])
+            .args(args)
+            .env_remove("OPENCLAW_TOKEN")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .stdin(std::process::Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        if let Some(input) = stdin {
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(input.as_bytes())
+                .unwrap();
+        }
+        drop(child.stdin.take());
+        child.wait_with_output().unwrap()
+    }
+
+    fn stop(mut self) {
+        let status = self
+            .child
+            .terminate(Duration::from_secs(60))
+            .unwrap_or_else(|| panic!("openclaw up did not stop on SIGTERM:\n{}", self.log()));
+        assert!(status.success(), "exit {status:?}:\n{}", self.log());
+    }
+}
+
+fn wait_until_logged(up: &Up, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !up.log().contains(what) {
+        assert!(
+            Instant::now() < deadline,
+            "`{what}` never logged:\n{}",
+            up.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn up_serves_the_seed_examples_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let gw: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let cp: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let cp_metrics: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let args: Vec<String> = [
-        "up",
-        "--listen",
-        &gw.to_string(),
-        "--control-plane-listen",
-        &cp.to_string(),
-        "--control-plane-metrics-listen",
-        &cp_metrics.to_string(),
-        "--agent-ports",
-        "0,0,0",
-        "--data-dir",
-        &dir.path()
-            .join(".openclaw/control-plane")
-            .display()
-            .to_string(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let env = [
-        (
-            "OPENCLAW_GLOBAL_CONFIG",
-            dir.path().join("no-global.json").display().to_string(),
-        ),
-        (
-            "OPENCLAW_USER_CONFIG",
-            dir.path().join("no-user.json").display().to_string(),
-        ),
-    ];
-    let mut up = Child::spawn("up", &bin("openclaw"), &args, &env, dir.path());
-    wait_ready(gw, dir.path());
-    let log = || std::fs::read_to_string(dir.path().join("up.log")).unwrap_or_default();
+    let data_dir = dir.path().join("state");
+    let up = Up::start(dir.path(), &data_dir, &[]);
+    let gw = up.gw;
+    let log = || up.log();
+    assert!(log().contains("version 1: the demo config"), "{}", log());
 
     // The seed's Python client: GatewayClient("…", "sk-xxxxxxxxxxxx").chat("请帮我优化这段代码的性能").
     let payload =
@@ -155,7 +220,7 @@ fn up_serves_the_seed_examples_and_stops_cleanly_on_sigterm() {
     assert_eq!(body["received"], payload, "{body}");
     assert!(!body["reply"].as_str().unwrap().is_empty(), "{body}");
 
-    // The seed's Node streaming client: SSE lines `data: {"content": …}`.
+    // The seed's Node streaming client JSON-parses every `data:` line, the last one included.
     let r = http(
         gw,
         "POST",
@@ -173,37 +238,24 @@ fn up_serves_the_seed_examples_and_stops_cleanly_on_sigterm() {
         r.headers
     );
     let text = String::from_utf8(r.body).unwrap();
-    let events: Vec<&str> = text
+    let events: Vec<Value> = text
         .lines()
         .filter_map(|l| l.strip_prefix("data: "))
-        .collect();
-    assert_eq!(events.last(), Some(&"[DONE]"), "{text}");
-    let content: String = events[..events.len() - 1]
-        .iter()
         .map(|e| {
-            serde_json::from_str::<Value>(e).unwrap()["content"]
-                .as_str()
-                .unwrap()
-                .to_string()
+            serde_json::from_str::<Value>(e)
+                .unwrap_or_else(|err| panic!("the seed's client cannot parse `{e}`: {err}"))
         })
+        .collect();
+    assert_eq!(events.last(), Some(&json!({"done": true})), "{text}");
+    let content: String = events
+        .iter()
+        .filter_map(|e| e["content"].as_str())
         .collect();
     assert!(content.contains("讲一个关于 AI 的笑话"), "{content}");
     assert!(events.len() > 5, "several events: {text}");
 
     // The admin CLI against the embedded control plane (no token: local only).
-    let out = std::process::Command::new(bin("openclaw"))
-        .args([
-            "gateway",
-            "--server",
-            &format!("http://{cp}"),
-            "config.get",
-            "--key",
-            "routing.rules",
-        ])
-        .env_remove("OPENCLAW_TOKEN")
-        .output()
-        .unwrap();
-    let rules = json_ok(&out);
+    let rules = json_ok(&up.cli(&["config.get", "--key", "routing.rules"], None));
     let names: Vec<&str> = rules
         .as_array()
         .unwrap()
@@ -213,9 +265,85 @@ fn up_serves_the_seed_examples_and_stops_cleanly_on_sigterm() {
     assert!(names.contains(&"chat-api"), "{rules}");
     assert!(names.contains(&"code-route"), "{rules}");
 
-    let status = up
-        .terminate(Duration::from_secs(60))
-        .unwrap_or_else(|| panic!("openclaw up did not stop on SIGTERM:\n{}", log()));
-    assert!(status.success(), "exit {status:?}:\n{}", log());
-    assert!(log().contains("curl -s"), "prints what to try:\n{}", log());
+    // route.explain, as the banner suggests, on a config with API keys (shown redacted).
+    let explained = json_ok(&up.cli(
+        &[
+            "route.explain",
+            "--path",
+            "/ask",
+            "--body",
+            r#"{"message": "帮我写一个 Python 函数"}"#,
+        ],
+        None,
+    ));
+    assert_eq!(explained["rule"]["name"], "code-route", "{explained}");
+    let explained = json_ok(&up.cli(&["route.explain", "--path", "/api/v1/admin/stats"], None));
+    assert_eq!(explained["rule"]["requiresAuth"], true, "{explained}");
+
+    // The banner's patch, exactly as printed (with this test's --server), then a stored version 2.
+    let banner = log();
+    let patch_line = banner
+        .lines()
+        .find(|l| l.contains("config.patch --json-patch"))
+        .unwrap_or_else(|| panic!("{banner}"));
+    let ops = patch_line
+        .split_once("echo '")
+        .and_then(|(_, rest)| rest.split_once("' |"))
+        .map(|(ops, _)| ops)
+        .unwrap();
+    let out = up.cli(
+        &[
+            "config.patch",
+            "--json-patch",
+            "--file",
+            "-",
+            "--wait",
+            "--wait-timeout",
+            "20s",
+        ],
+        Some(ops),
+    );
+    let written = json_ok(&out);
+    assert_eq!(written["version"], 2, "{written}");
+    // The diff names the changed field, not the whole rules array.
+    let diff = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(diff.contains("rules[0].target"), "{diff}");
+    assert!(!diff.contains("code-route"), "{diff}");
+    let r = http(
+        gw,
+        "POST",
+        "/api/v1/chat",
+        &[("Content-Type", "application/json")],
+        r#"{"message": "hello"}"#,
+    );
+    let body: Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(body["agent"], "agent-code-001", "{body}");
+    let banner = log();
+    assert!(banner.contains("curl -s"), "prints what to try:\n{banner}");
+    up.stop();
+
+    // Everything stays under --data-dir.
+    let mut entries: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    entries.sort();
+    assert_eq!(entries, ["state", "up.log"]);
+    assert!(data_dir.join("control-plane").is_dir());
+    assert!(data_dir.join("data-plane").join("snapshot.json").is_file());
+
+    // Again on the same directory: it says it resumed version 2, and its commands fit version 2.
+    let up = Up::start(dir.path(), &data_dir, &[]);
+    let banner = up.log();
+    assert!(banner.contains("version 2, resumed from"), "{banner}");
+    assert!(banner.contains("config.rollback --to 2"), "{banner}");
+    up.stop();
+
+    // --fresh starts over from the demo config.
+    let up = Up::start(dir.path(), &data_dir, &["--fresh"]);
+    let banner = up.log();
+    assert!(banner.contains("version 1: the demo config"), "{banner}");
+    let rules = json_ok(&up.cli(&["config.get", "--key", "routing.rules[0].target"], None));
+    assert_eq!(rules, "agent-chat-001");
+    up.stop();
 }

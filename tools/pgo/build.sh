@@ -144,7 +144,7 @@ train() { # name config-extra scheme worker-threads log-level, then the load com
     local name=$1 extra=$2 scheme=$3 workers=$4 level=$5 port pid base
     free_port port
     dp_config "$port" "$extra" "$level" >"$TMP/$name.json"
-    OPENCLAW_GLOBAL_CONFIG="$TMP/$name.json" OPENCLAW_USER_CONFIG="$TMP/no-user.json" \
+    OPENCLAW_GLOBAL_CONFIG="$TMP/$name.json" OPENCLAW_USER_CONFIG= \
         "$DP_BIN" --config.performance.workerThreads="$workers" >"$TMP/$name.log" 2>&1 &
     pid=$!
     PIDS+=("$pid")

@@ -2,7 +2,8 @@
 //! seed's client examples get an answer at once.
 //!
 //! Every agent answers `GET /health` with 200, `POST /api/v1/chat/stream` (any path ending in `/stream`)
-//! with server-sent events `data: {"content": "…"}` about every 50 ms and then `data: [DONE]`, and every
+//! with server-sent events `data: {"content": "…"}` about every 50 ms and then `data: {"done": true}`
+//! (every `data:` line is JSON, as the seed's Node.js client expects), and every
 //! other request with `{"agent", "reply", "path", "received"}` where `received` is the JSON it was sent.
 //! They are demos, not agents: the reply is canned text shaped by the agent's kind.
 
@@ -182,7 +183,9 @@ fn json_response(status: StatusCode, v: &Value) -> Response<Body> {
     resp
 }
 
-/// Server-sent events: one `data: {"content": "<word> "}` per word, then `data: [DONE]`.
+/// Server-sent events: one `data: {"content": "<word> "}` per word, then `data: {"done": true}`.
+///
+/// Not OpenAI's `data: [DONE]`: the seed's streaming client JSON-parses every `data:` line.
 fn stream_response(reply: String) -> Response<Body> {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, Infallible>>(4);
     tokio::spawn(async move {
@@ -194,7 +197,9 @@ fn stream_response(reply: String) -> Response<Body> {
             tokio::time::sleep(STREAM_GAP).await;
         }
         let _ = tx
-            .send(Ok(Frame::data(Bytes::from_static(b"data: [DONE]\n\n"))))
+            .send(Ok(Frame::data(Bytes::from_static(
+                b"data: {\"done\": true}\n\n",
+            ))))
             .await;
     });
     let body = StreamBody::new(tokio_stream::wrappers::ReceiverStream::new(rx));

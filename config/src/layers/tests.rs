@@ -38,6 +38,7 @@ fn precedence_layer_by_layer() {
             Path::parse_relative("http.listen").unwrap(),
             json!("0.0.0.0:5"),
         )],
+        explicit: Vec::new(),
     };
     assert_eq!(listen_of(&s), (json!("0.0.0.0:5"), Layer::Flag));
     s.flags.clear();
@@ -150,5 +151,34 @@ fn bad_files_name_the_file() {
         err.starts_with(&format!("{}: not a valid JSON document", f.display())),
         "{err}"
     );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_file_named_by_a_variable_must_exist_and_an_empty_variable_means_none() {
+    let dir = std::env::temp_dir().join(format!("openclaw-explicit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let missing = dir.join("missing.json");
+    let env = vec![
+        (
+            "OPENCLAW_USER_CONFIG".to_string(),
+            missing.display().to_string(),
+        ),
+        ("OPENCLAW_GLOBAL_CONFIG".to_string(), String::new()),
+        ("HOME".to_string(), dir.display().to_string()),
+    ];
+    let s = Sources::from_env(env, Vec::new());
+    assert_eq!(s.global_file, None);
+    let err = load(&s).unwrap_err().to_string();
+    assert!(
+        err.contains(&missing.display().to_string()) && err.contains("OPENCLAW_USER_CONFIG"),
+        "{err}"
+    );
+    // The standard path may be absent.
+    let env = vec![
+        ("OPENCLAW_GLOBAL_CONFIG".to_string(), String::new()),
+        ("HOME".to_string(), dir.display().to_string()),
+    ];
+    assert!(load(&Sources::from_env(env, Vec::new())).is_ok());
     std::fs::remove_dir_all(dir).unwrap();
 }

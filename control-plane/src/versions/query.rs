@@ -35,10 +35,7 @@ impl Versions {
         }
         let path = Path::parse_relative(key).map_err(VersionsError::BadRequest)?;
         let value = path.lookup(&redacted).cloned().ok_or_else(|| {
-            VersionsError::NotFound(format!(
-                "key `{key}` not found in version {}",
-                sv.meta.version
-            ))
+            VersionsError::NotFound(not_found(key, &path, &redacted, sv.meta.version))
         })?;
         Ok((sv.meta.version, value))
     }
@@ -60,4 +57,38 @@ impl Versions {
         let b = self.store.require(resolve(to))?;
         Ok(diff::diff(&a.doc, &b.doc))
     }
+}
+
+/// Why `path` is not in a stored document: unset (with its default), or a name to correct.
+fn not_found(key: &str, path: &Path, doc: &Value, version: u64) -> String {
+    let mut full = openclaw_config::layers::defaults();
+    openclaw_config::patch::merge_patch(&mut full, doc);
+    if let Some(default) = path.lookup(&full) {
+        return format!(
+            "key `{key}` is not set in version {version}; it takes its default, {default}"
+        );
+    }
+    let mut msg = format!("key `{key}` not found in version {version}");
+    if let (Some(openclaw_config::Segment::Key(last)), Some(Value::Object(siblings))) =
+        (path.last(), path.parent().lookup(&full))
+    {
+        let names = openclaw_config::suggest::closest(last, siblings.keys().map(String::as_str));
+        if !names.is_empty() {
+            let parent = path.parent().to_string();
+            let parent = parent.strip_prefix("gateway").unwrap_or(&parent);
+            let full_names: Vec<String> = names
+                .iter()
+                .map(|n| {
+                    format!(
+                        "`{}{n}`",
+                        parent
+                            .strip_prefix('.')
+                            .map_or(String::new(), |p| format!("{p}."))
+                    )
+                })
+                .collect();
+            msg.push_str(&format!("; did you mean {}?", full_names.join(" or ")));
+        }
+    }
+    msg
 }

@@ -38,7 +38,12 @@ pub struct ClientConfig {
     pub software_version: String,
     /// Keys the node's local layers override, shown by `openclaw gateway nodes`.
     pub local_overrides: Vec<String>,
+    /// The largest discovery response taken, in bytes (`None`: [`DEFAULT_MAX_MESSAGE`]).
+    pub max_message_size: Option<usize>,
 }
+
+/// The largest discovery response a node takes by default: 64 MiB (a document can be large).
+pub const DEFAULT_MAX_MESSAGE: usize = 64 * 1024 * 1024;
 
 /// TLS settings towards the control plane, PEM-encoded.
 #[derive(Clone, Debug, Default)]
@@ -186,6 +191,13 @@ impl DiscoveryClient {
         S: Future<Output = ()> + Send,
     {
         tokio::pin!(shutdown);
+        // What the node started from is what it has applied, before any stream says more.
+        if !held.snapshot_hash().is_empty() {
+            self.status.send_modify(|s| {
+                s.applied_version = held.version();
+                s.applied_hash = held.snapshot_hash().to_string();
+            });
+        }
         let mut backoff = Backoff::new();
         let mut last = Applied::default();
         loop {

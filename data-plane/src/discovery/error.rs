@@ -20,6 +20,16 @@ pub enum ClientError {
     /// The control plane answered the stream with an error status (or the transport failed).
     #[error("discovery stream failed: {0}")]
     Status(#[from] tonic::Status),
+    /// A response was larger than this node accepts.
+    #[error(
+        "a discovery response is larger than this node accepts ({detail}); raise --max-message-size (OPENCLAW_MAX_MESSAGE_SIZE) on the data plane, now {limit} bytes"
+    )]
+    TooLarge {
+        /// What gRPC said (the size found and the limit).
+        detail: String,
+        /// The limit in force, in bytes.
+        limit: usize,
+    },
     /// The control plane closed the stream.
     #[error("the control plane closed the discovery stream")]
     Closed,
@@ -39,6 +49,7 @@ impl ClientError {
             Self::Tls(_) => "tls",
             Self::Token => "token",
             Self::Status(_) => "status",
+            Self::TooLarge { .. } => "too_large",
             Self::Closed => "closed",
             Self::InvalidResponse(_) => "invalid_response",
             Self::NothingPending => "nothing_pending",

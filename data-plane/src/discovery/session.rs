@@ -14,9 +14,6 @@ use tonic::transport::Channel;
 
 use super::{Applied, ClientConfig, ClientError, Held, Snapshot, Staged};
 
-/// Responses are small in number but a document can be large: allow up to 64 MiB.
-const MAX_MESSAGE: usize = 64 * 1024 * 1024;
-
 /// One open discovery stream and what the node holds on it.
 #[derive(Debug)]
 pub struct Session {
@@ -25,6 +22,7 @@ pub struct Session {
     held: Held,
     pending: Option<(String, Staged)>,
     node: Node,
+    max_message: usize,
 }
 
 // === impl Session ===
@@ -62,7 +60,10 @@ impl Session {
                 .map_err(|_| ClientError::Token)?;
             request.metadata_mut().insert("authorization", value);
         }
-        let mut client = ProtoClient::new(channel).max_decoding_message_size(MAX_MESSAGE);
+        let max_message = config
+            .max_message_size
+            .unwrap_or(super::client::DEFAULT_MAX_MESSAGE);
+        let mut client = ProtoClient::new(channel).max_decoding_message_size(max_message);
         let inbound = client.stream(request).await?.into_inner();
         Ok(Session {
             outbound,
@@ -70,6 +71,7 @@ impl Session {
             held,
             pending: None,
             node,
+            max_message,
         })
     }
 
@@ -88,7 +90,12 @@ impl Session {
     /// resource) are NACKed here. Fails when the stream ends.
     pub async fn next_snapshot(&mut self) -> Result<Snapshot, ClientError> {
         loop {
-            let response = self.inbound.message().await?.ok_or(ClientError::Closed)?;
+            let response = self
+                .inbound
+                .message()
+                .await
+                .map_err(|s| too_large(s, self.max_message))?
+                .ok_or(ClientError::Closed)?;
             match self.held.stage(&response) {
                 Ok((staged, snapshot)) => {
                     self.pending = Some((response.nonce, staged));
@@ -151,5 +158,17 @@ impl Session {
             .send(request)
             .await
             .map_err(|_| ClientError::Closed)
+    }
+}
+
+/// gRPC's "message length too large" said with the size, the limit and the flag that moves it.
+fn too_large(status: tonic::Status, limit: usize) -> ClientError {
+    if status.message().contains("message length too large") {
+        ClientError::TooLarge {
+            detail: status.message().to_string(),
+            limit,
+        }
+    } else {
+        ClientError::Status(status)
     }
 }
