@@ -1,16 +1,21 @@
-//! `route.explain`: how a table would route one request — the rule, the agent and endpoint, and for
-//! semantic rules every number behind the decision. The same routing code as the proxy, without sending
+//! `route.explain`: how a table would route one request — the rule, the agent and endpoint, the
+//! balancing strategy with its candidates and their effective weights (and for hashing strategies the
+//! key it hashed), and for semantic rules every number behind the decision. The same routing code as the proxy, without sending
 //! anything; the CLI links it to explain the control plane's current snapshot.
+
+use std::net::IpAddr;
 
 use http::{HeaderMap, Method};
 use serde_json::{Value, json};
 
+use crate::balance::KeyInput;
 use crate::compiled::Compiled;
 use crate::proxy::{ReqHeaders, body_may_name_agent, header_agent, requested_agent};
 use crate::routing::{CompiledRule, Decision, RequestInfo};
 use crate::semantic::semantic_text;
 
-/// The request to explain.
+/// The request to explain. Its client IP (for `clientIp` keys) is the first `X-Forwarded-For`
+/// address when it has one, else 127.0.0.1.
 #[derive(Clone, Debug)]
 pub struct ExplainRequest {
     /// Its method.
@@ -73,7 +78,17 @@ pub async fn explain(t: &Compiled, req: &ExplainRequest) -> Value {
     match decision {
         Decision::Matched { rule, .. } => {
             out["rule"] = rule_json(rule);
-            out["pick"] = pick(t, rule, &headers, &req.body);
+            let key = KeyInput {
+                client_ip: client_ip(&headers),
+                headers: &headers,
+                query: req.path.split_once('?').map(|(_, q)| q),
+                body: Some(&req.body),
+            };
+            out["pick"] = pick(t, rule, &headers, &req.body, &key);
+            out["balancing"] = t.choices[rule.index].target.explain(&key);
+            if rule.fallback.is_some() {
+                out["fallbackBalancing"] = t.choices[rule.index].fallback.explain(&key);
+            }
         }
         Decision::NeedsText | Decision::NoRoute => {
             out["rule"] = Value::Null;
@@ -93,8 +108,15 @@ fn rule_json(rule: &CompiledRule) -> Value {
     })
 }
 
-/// The agent and endpoint the proxy would pick (the next in round-robin order, healthy ones only).
-fn pick(t: &Compiled, rule: &CompiledRule, headers: &ReqHeaders, body: &[u8]) -> Value {
+/// The agent and endpoint the proxy would pick (healthy ones only; for stateful strategies such as
+/// round robin, the next pick of this explanation's table).
+fn pick(
+    t: &Compiled,
+    rule: &CompiledRule,
+    headers: &ReqHeaders,
+    body: &[u8],
+    key: &KeyInput<'_>,
+) -> Value {
     let named = rule
         .allow_agent_override
         .then(|| {
@@ -105,12 +127,20 @@ fn pick(t: &Compiled, rule: &CompiledRule, headers: &ReqHeaders, body: &[u8]) ->
             })
         })
         .flatten();
-    match crate::proxy::pick(t, rule, named.as_deref()) {
+    match crate::proxy::pick(t, rule, named.as_deref(), key) {
         Ok((ep, by)) => {
             json!({"agent": ep.agent_id(), "endpoint": ep.url().to_string(), "by": by.as_str()})
         }
         Err(e) => json!({"result": format!("{}: {e}", e.status().as_u16())}),
     }
+}
+
+/// The first `X-Forwarded-For` address, else 127.0.0.1.
+fn client_ip(h: &ReqHeaders) -> IpAddr {
+    h.get_str(&http::header::HeaderName::from_static("x-forwarded-for"))
+        .and_then(|v| v.split(',').next())
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST))
 }
 
 fn round(x: f64) -> f64 {
