@@ -146,3 +146,57 @@ fn client_ip(h: &ReqHeaders) -> IpAddr {
 fn round(x: f64) -> f64 {
     (x * 10_000.0).round() / 10_000.0
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::semantic::ModelStore;
+    use crate::upstream::Registry;
+
+    #[tokio::test]
+    async fn explanations_show_the_strategy_candidates_weights_and_hashed_key() {
+        let doc = json!({"gateway": {
+            "agents": {"discovery": {"static": [
+                {"id": "a", "endpoints": ["http://10.0.0.1:80", {"url": "http://10.0.0.2:80", "weight": 50}]},
+                {"id": "b", "endpoint": "http://10.0.0.3:80", "weight": 200}
+            ]}, "healthCheck": {"enabled": false}},
+            "routing": {"rules": [
+                {"name": "r", "match": {"type": "default"}, "target": "a", "fallback": "b",
+                 "loadBalancing": {"strategy": "ringHash", "hashOn": "body:session_id"}}
+            ]}
+        }});
+        let registry = Registry::new();
+        let t = Compiled::build(&doc, 1, &registry, &|_| None, &ModelStore::new()).unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            "application/json".parse().unwrap(),
+        );
+        let req = ExplainRequest {
+            method: Method::POST,
+            path: "/x".into(),
+            headers,
+            body: br#"{"session_id": "conv-1"}"#.to_vec(),
+        };
+        let v = explain(&t, &req).await;
+        let b = &v["balancing"];
+        assert_eq!(b["strategy"], "ringHash");
+        assert_eq!(b["hashOn"], "body:session_id");
+        assert_eq!(b["key"], "conv-1");
+        let weights: Vec<_> = b["candidates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["effectiveWeight"].as_f64().unwrap())
+            .collect();
+        assert_eq!(weights, [100.0, 50.0]);
+        assert_eq!(v["fallbackBalancing"]["candidates"][0]["weight"], 200);
+        assert_eq!(v["pick"]["agent"], "a");
+        // The same key, the same endpoint.
+        let again = explain(&t, &req).await;
+        assert_eq!(again["pick"]["endpoint"], v["pick"]["endpoint"]);
+        registry.shutdown();
+    }
+}
