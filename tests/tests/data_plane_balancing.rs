@@ -293,3 +293,38 @@ fn locality_prefers_the_nodes_zone_and_spills_over_when_it_is_loaded_or_down() {
         "{c:?}"
     );
 }
+
+#[test]
+fn sticky_cookie_pins_a_client_with_an_http_only_cookie() {
+    let dir = tempfile::tempdir().unwrap();
+    let agents: Vec<TestAgent> = (0..3)
+        .map(|i| TestAgent::start(&format!("sticky-{i}")))
+        .collect();
+    let dp = DataPlane::standalone(
+        dir.path(),
+        doc(
+            agents.iter().map(|a| entry(a, 100, &["chat"])).collect(),
+            json!({"strategy": "stickyCookie", "stickyCookie": {"name": "aff", "ttl": "10m"}}),
+            "tag:chat",
+        ),
+    );
+    let first = dp.get("/api/v1/chat");
+    let agent = first.served_by();
+    let set = first.header("set-cookie").unwrap().to_string();
+    assert!(
+        set.starts_with("aff=") && set.contains("HttpOnly") && set.contains("Max-Age=600"),
+        "{set}"
+    );
+    let cookie = set.split(';').next().unwrap().to_string();
+    for _ in 0..20 {
+        let r = dp.request("GET", "/api/v1/chat", &[("cookie", &cookie)], b"");
+        assert_eq!(r.served_by(), agent);
+        assert!(
+            r.header("set-cookie").is_none(),
+            "a valid cookie is not set again"
+        );
+    }
+    // Without the cookie, clients are spread (and each told where it went).
+    let c = counts(&dp, 30);
+    assert_eq!(c.len(), 3, "{c:?}");
+}
