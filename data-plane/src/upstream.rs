@@ -18,7 +18,7 @@ mod probe;
 mod registry;
 
 pub use agent_set::AgentSet;
-pub use endpoint::{Endpoint, EndpointHealth, InFlight, LastCheck};
+pub use endpoint::{Endpoint, EndpointHealth, InFlight, LastCheck, health_epoch};
 pub use error::UpstreamError;
 pub use load::{DEFAULT_DECAY, LoadReport, LoadState, now};
 pub use probe::{CheckFailure, HttpProbe, Probe, ProbeFuture};

@@ -326,6 +326,7 @@ impl Endpoint {
                     // Back from unhealthy: slow start (when enabled) ramps it up again.
                     self.load.start_ramp();
                     self.healthy.store(true, Ordering::Relaxed);
+                    HEALTH_EPOCH.fetch_add(1, Ordering::Release);
                     tracing::info!(
                         agent = %self.agent_id,
                         endpoint = %self.url,
@@ -339,6 +340,7 @@ impl Endpoint {
                 checks.failures = checks.failures.saturating_add(1);
                 if self.is_healthy() && checks.failures >= hc.fail_threshold.max(1) {
                     self.healthy.store(false, Ordering::Relaxed);
+                    HEALTH_EPOCH.fetch_add(1, Ordering::Release);
                     tracing::warn!(
                         agent = %self.agent_id,
                         endpoint = %self.url,
@@ -358,6 +360,7 @@ impl Endpoint {
         checks.failures = 0;
         checks.passes = 0;
         if !self.healthy.swap(true, Ordering::Relaxed) {
+            HEALTH_EPOCH.fetch_add(1, Ordering::Release);
             self.load.start_ramp();
             tracing::info!(
                 agent = %self.agent_id,
@@ -367,6 +370,16 @@ impl Endpoint {
             );
         }
     }
+}
+
+/// Counts every change of any endpoint's health, process-wide: a balancer that saw its whole pool
+/// healthy at one count knows it still is while the count has not moved, and skips the health scan.
+static HEALTH_EPOCH: AtomicU64 = AtomicU64::new(0);
+
+/// The current count of health changes (see [`HEALTH_EPOCH`]).
+#[inline]
+pub fn health_epoch() -> u64 {
+    HEALTH_EPOCH.load(Ordering::Acquire)
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
