@@ -131,6 +131,11 @@ impl Check {
         }
     }
 
+    /// Records a problem found by another check.
+    pub(crate) fn push(&mut self, p: Problem) {
+        self.problems.push(p);
+    }
+
     /// The problems collected so far.
     pub(crate) fn into_problems(self) -> Vec<Problem> {
         self.problems

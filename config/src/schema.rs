@@ -15,7 +15,8 @@ mod semantic;
 use serde::{Deserialize, Serialize};
 
 pub use agents::{
-    Agents, ConnectionPool, Discovery, DiscoveryMethod, HealthCheck, K8sDiscovery, StaticAgent,
+    AgentEndpoint, Agents, ConnectionPool, Discovery, DiscoveryMethod, HealthCheck, K8sDiscovery,
+    StaticAgent,
 };
 pub use auth::{ApiKey, Auth};
 pub use cache::{Cache, CacheControl, CacheKind, CacheLayer};
@@ -24,14 +25,15 @@ pub use http::{
     Cors, Http, Limits, RateLimit, TLS12_CIPHERS, TLS13_CIPHERS, Timeouts, Tls, TlsVersion,
 };
 pub use load_balancing::{
-    Adaptive, AdaptiveMetric, CircuitBreaker, LoadBalancing, SlowStart, Strategy,
+    Adaptive, AdaptiveMetric, CircuitBreaker, HashOn, LoadBalancing, Locality, PeakEwma,
+    RuleLoadBalancing, SlowStart, StickyCookie, Strategy,
 };
 pub use logging::{
     LogFormat, LogLevel, LogOutput, LogOutputKind, Logging, Sampling, SyslogNetwork,
 };
 pub use monitoring::{HealthEndpoint, Metrics, Monitoring, OpenTelemetry};
 pub use performance::{EventLoop, Performance};
-pub use routing::{Match, MatchKind, Retry, RetryOn, Routing, Rule, RuleLoadBalancing};
+pub use routing::{Match, MatchKind, Retry, RetryOn, Routing, Rule};
 pub use semantic::{
     BUILTIN_CATEGORIES, Category, EncoderKind, MAX_SEMANTIC_BODY, Model2Vec, OpenAi, Semantic,
 };
@@ -82,9 +84,14 @@ impl Gateway {
         self.http.validate(&at.key("http"), c);
         self.performance.validate(&at.key("performance"), c);
         self.agents.validate(&at.key("agents"), c);
-        self.routing
-            .validate(&at.key("routing"), &self.agents.known(), c);
-        self.load_balancing.validate(&at.key("loadBalancing"), c);
+        self.routing.validate(
+            &at.key("routing"),
+            &self.agents.known(),
+            &self.load_balancing,
+            c,
+        );
+        self.load_balancing
+            .validate(&at.key("loadBalancing"), &self.routing.rules, c);
         self.cache.validate(&at.key("cache"), c);
         self.logging.validate(&at.key("logging"), c);
         self.monitoring.validate(&at.key("monitoring"), c);

@@ -137,7 +137,7 @@ fn several_at_once_are_all_reported_with_original_indices() {
     let want = [
         "gateway.http.colour: unknown key",
         "gateway.agents.discovery.static[0]: wrong type",
-        "gateway.loadBalancing.strategy: must be one of roundRobin, weightedRoundRobin, leastConnections, ipHash, adaptive, got \"fastest\"",
+        "gateway.loadBalancing.strategy: must be one of roundRobin, weightedRoundRobin, random, weightedRandom, leastConnections, weightedLeastConnections, powerOfTwoChoices, peakEwma, leastResponseTime, ipHash, ringHash, maglev, rendezvousHash, stickyCookie, locality, adaptive, got \"fastest\"",
         "gateway.logging.level: must be one of",
         "gateway.http.listen: must be host:port",
         "gateway.agents.discovery.static[1].weight: must be greater than 0, got 0",
@@ -148,6 +148,64 @@ fn several_at_once_are_all_reported_with_original_indices() {
         "gateway.routing.rules[0].match.categories[0]: names no category",
     ];
     assert_exactly(&p, &want);
+}
+
+#[test]
+fn bad_pools_and_balancing_settings_are_named_by_path() {
+    let p = problems(json!({"gateway": {
+        "agents": {"discovery": {"static": [
+            {"id": "none"},
+            {"id": "empty", "endpoints": []},
+            {"id": "both", "endpoint": "http://a:1", "endpoints": ["http://b:1"]},
+            {"id": "pool", "endpoints": [
+                "http://c:1",
+                {"url": "http://c:1", "weight": 0},
+                {"url": "ftp://d"}
+            ]}
+        ]}},
+        "loadBalancing": {
+            "strategy": "roundRobin",
+            "hashOn": "header:x-session",
+            "stickyCookie": {"name": "bad name", "ttl": "0s"},
+            "locality": {"spillover": 0.5},
+            "peakEwma": {"decay": "0s"}
+        },
+        "routing": {"rules": [
+            {"name": "a", "match": {"type": "default"}, "target": "pool",
+             "loadBalancing": {"strategy": "maglev", "hashOn": "body:"}},
+            {"name": "b", "match": {"type": "exact", "pattern": "/b"}, "target": "pool",
+             "loadBalancing": {"strategy": "random", "hashOn": "cookie:sid",
+                               "slowStart": {"enabled": true, "initialWeight": 0}}},
+            {"name": "c", "match": {"type": "exact", "pattern": "/c"}, "target": "pool",
+             "loadBalancing": {"hashOn": "path:x"}}
+        ]}
+    }}));
+    let want = [
+        "gateway.agents.discovery.static[0].endpoint: is required: an agent needs an endpoint",
+        "gateway.agents.discovery.static[1].endpoint: is required: an agent needs an endpoint",
+        "gateway.agents.discovery.static[2].endpoints: use either endpoint or endpoints, not both",
+        "gateway.agents.discovery.static[3].endpoints[1].url: duplicate endpoint (also at endpoints[0])",
+        "gateway.agents.discovery.static[3].endpoints[1].weight: must be greater than 0, got 0",
+        "gateway.agents.discovery.static[3].endpoints[2].url: must be an http:// URL",
+        "gateway.routing.rules[0].loadBalancing.hashOn: needs a name after `body:`",
+        "gateway.routing.rules[1].loadBalancing.slowStart.initialWeight: must be within 1..=100, got 0",
+        "gateway.routing.rules[1].loadBalancing.hashOn: is only used by the ringHash, maglev and rendezvousHash strategies",
+        "gateway.routing.rules[2].loadBalancing.hashOn: `path:` is not a key source",
+        "gateway.routing.rules[2].loadBalancing.hashOn: is only used by the ringHash",
+        "gateway.loadBalancing.hashOn: is only used by the ringHash, maglev and rendezvousHash strategies",
+        "gateway.loadBalancing.stickyCookie.name: must be a cookie name",
+        "gateway.loadBalancing.stickyCookie.ttl: must be greater than 0",
+        "gateway.loadBalancing.locality.spillover: must be a number >= 1, got 0.5",
+        "gateway.loadBalancing.peakEwma.decay: must be greater than 0",
+    ];
+    assert_exactly(&p, &want);
+    let p = problems(json!({"gateway": {"agents": {"discovery": {"static": [
+        {"id": "x", "endpoints": [{"url": "http://a:1", "colour": "red"}]}
+    ]}}}}));
+    assert!(
+        p[0].starts_with("gateway.agents.discovery.static[0]"),
+        "{p:?}"
+    );
 }
 
 #[test]

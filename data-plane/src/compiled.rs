@@ -2,14 +2,16 @@
 //! names (from the long-lived registry) and each rule's endpoints to balance over. Immutable once
 //! built; a node swaps whole `Compiled` values atomically.
 
-use openclaw_config::{Gateway, secrets};
+use fxhash::FxHashMap;
+use openclaw_config::{Gateway, LoadBalancing, secrets};
 use serde_json::Value;
 
+use crate::balance::{Balancer, BuildContext};
 use crate::not_enforced::not_enforced;
 use crate::proxy::CorsPolicy;
 use crate::routing::RouteTable;
 use crate::semantic::{ModelStore, SemanticError, SemanticIndex};
-use crate::upstream::{AgentSet, Choices, Registry};
+use crate::upstream::{AgentSet, Registry};
 
 /// Why a snapshot cannot be served (the node NACKs with this text and keeps its current table).
 #[derive(Debug, thiserror::Error)]
@@ -39,12 +41,15 @@ pub enum ApplyError {
     },
 }
 
-/// The endpoints one rule balances over: its target's and its fallback's.
+/// The endpoints one rule balances over: its target's and its fallback's, each with the rule's
+/// strategy.
 pub struct RuleChoices {
-    /// The target's agents.
-    pub target: Choices,
-    /// The fallback's agents (none without a fallback).
-    pub fallback: Choices,
+    /// The target's endpoints.
+    pub target: Balancer,
+    /// The fallback's endpoints (none without a fallback).
+    pub fallback: Balancer,
+    /// The rule's balancing settings (the global ones with the rule's over them).
+    pub settings: LoadBalancing,
 }
 
 /// Everything a request needs from one config version.
@@ -61,6 +66,12 @@ pub struct Compiled {
     pub agents: AgentSet,
     /// Per rule, by rule index: the endpoints it picks from.
     pub choices: Vec<RuleChoices>,
+    /// Per agent: its endpoints, balanced by the global strategy, for requests that name it.
+    pub agent_pools: FxHashMap<String, Balancer>,
+    /// True when some strategy reads latency EWMAs: agents' answers are timed.
+    pub measure_latency: bool,
+    /// True when some strategy reads the load agents report in `endpoint-load-metrics`.
+    pub read_load_reports: bool,
     /// `(id, "sha256:<hex>")` of every accepted API key.
     pub api_keys: Vec<(String, String)>,
     /// Settings accepted but not enforced yet.
@@ -132,22 +143,59 @@ impl Compiled {
             })
             .collect();
         // Registering agents is the last step: it is the only one with effects outside this value.
-        let agents = registry.sync(
+        let lb = &gateway.load_balancing;
+        let agents = registry.sync_with(
             &gateway.agents.discovery.static_agents,
             &gateway.agents.health_check,
+            lb.peak_ewma.decay.get(),
         )?;
-        let choices = routes
+        let labels = registry
+            .node_labels()
+            .unwrap_or_else(|| gateway.control_plane.labels.clone());
+        let rt = tokio::runtime::Handle::try_current().ok();
+        let ctx = BuildContext {
+            tables: registry.tables(),
+            node_labels: &labels,
+            runtime: rt.as_ref(),
+        };
+        let choices: Vec<RuleChoices> = routes
             .rules()
             .iter()
-            .map(|r| RuleChoices {
-                target: agents.choices(&r.target.agents),
-                fallback: r
-                    .fallback
-                    .as_ref()
-                    .map(|f| agents.choices(&f.agents))
-                    .unwrap_or_default(),
+            .zip(&gateway.routing.rules)
+            .map(|(r, cfg)| {
+                let settings = lb.with_rule(cfg.load_balancing.as_ref());
+                RuleChoices {
+                    target: Balancer::new(agents.pool(&r.target.agents), &settings, ctx),
+                    fallback: Balancer::new(
+                        r.fallback
+                            .as_ref()
+                            .map(|f| agents.pool(&f.agents))
+                            .unwrap_or_default(),
+                        &settings,
+                        ctx,
+                    ),
+                    settings,
+                }
             })
             .collect();
+        let overrides = routes.rules().iter().any(|r| r.allow_agent_override);
+        let agent_pools: FxHashMap<String, Balancer> = if overrides {
+            agents
+                .ids()
+                .map(|id| {
+                    let pool = agents.endpoints_of(id).unwrap_or_default().to_vec();
+                    (id.to_string(), Balancer::new(pool, lb, ctx))
+                })
+                .collect()
+        } else {
+            FxHashMap::default()
+        };
+        let measure_latency = choices
+            .iter()
+            .any(|c| c.target.measures_latency(&c.settings))
+            || agent_pools.values().any(|b| b.measures_latency(lb));
+        let read_load_reports = choices.iter().any(|c| c.target.reads_reports(&c.settings))
+            || agent_pools.values().any(|b| b.reads_reports(lb));
         Ok(Self {
             version,
             hash: openclaw_config::content_hash(effective),
@@ -157,6 +205,9 @@ impl Compiled {
             routes,
             agents,
             choices,
+            agent_pools,
+            measure_latency,
+            read_load_reports,
             api_keys,
             tls,
             semantic,

@@ -1,16 +1,21 @@
-//! `route.explain`: how a table would route one request — the rule, the agent and endpoint, and for
-//! semantic rules every number behind the decision. The same routing code as the proxy, without sending
+//! `route.explain`: how a table would route one request — the rule, the agent and endpoint, the
+//! balancing strategy with its candidates and their effective weights (and for hashing strategies the
+//! key it hashed), and for semantic rules every number behind the decision. The same routing code as the proxy, without sending
 //! anything; the CLI links it to explain the control plane's current snapshot.
+
+use std::net::IpAddr;
 
 use http::{HeaderMap, Method};
 use serde_json::{Value, json};
 
+use crate::balance::KeyInput;
 use crate::compiled::Compiled;
 use crate::proxy::{ReqHeaders, body_may_name_agent, header_agent, requested_agent};
 use crate::routing::{CompiledRule, Decision, RequestInfo};
 use crate::semantic::semantic_text;
 
-/// The request to explain.
+/// The request to explain. Its client IP (for `clientIp` keys) is the first `X-Forwarded-For`
+/// address when it has one, else 127.0.0.1.
 #[derive(Clone, Debug)]
 pub struct ExplainRequest {
     /// Its method.
@@ -73,7 +78,17 @@ pub async fn explain(t: &Compiled, req: &ExplainRequest) -> Value {
     match decision {
         Decision::Matched { rule, .. } => {
             out["rule"] = rule_json(rule);
-            out["pick"] = pick(t, rule, &headers, &req.body);
+            let key = KeyInput {
+                client_ip: client_ip(&headers),
+                headers: &headers,
+                query: req.path.split_once('?').map(|(_, q)| q),
+                body: Some(&req.body),
+            };
+            out["pick"] = pick(t, rule, &headers, &req.body, &key);
+            out["balancing"] = t.choices[rule.index].target.explain(&key);
+            if rule.fallback.is_some() {
+                out["fallbackBalancing"] = t.choices[rule.index].fallback.explain(&key);
+            }
         }
         Decision::NeedsText | Decision::NoRoute => {
             out["rule"] = Value::Null;
@@ -93,8 +108,15 @@ fn rule_json(rule: &CompiledRule) -> Value {
     })
 }
 
-/// The agent and endpoint the proxy would pick (the next in round-robin order, healthy ones only).
-fn pick(t: &Compiled, rule: &CompiledRule, headers: &ReqHeaders, body: &[u8]) -> Value {
+/// The agent and endpoint the proxy would pick (healthy ones only; for stateful strategies such as
+/// round robin, the next pick of this explanation's table).
+fn pick(
+    t: &Compiled,
+    rule: &CompiledRule,
+    headers: &ReqHeaders,
+    body: &[u8],
+    key: &KeyInput<'_>,
+) -> Value {
     let named = rule
         .allow_agent_override
         .then(|| {
@@ -105,7 +127,7 @@ fn pick(t: &Compiled, rule: &CompiledRule, headers: &ReqHeaders, body: &[u8]) ->
             })
         })
         .flatten();
-    match crate::proxy::pick(t, rule, named.as_deref()) {
+    match crate::proxy::pick(t, rule, named.as_deref(), key) {
         Ok((ep, by)) => {
             json!({"agent": ep.agent_id(), "endpoint": ep.url().to_string(), "by": by.as_str()})
         }
@@ -113,6 +135,68 @@ fn pick(t: &Compiled, rule: &CompiledRule, headers: &ReqHeaders, body: &[u8]) ->
     }
 }
 
+/// The first `X-Forwarded-For` address, else 127.0.0.1.
+fn client_ip(h: &ReqHeaders) -> IpAddr {
+    h.get_str(&http::header::HeaderName::from_static("x-forwarded-for"))
+        .and_then(|v| v.split(',').next())
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST))
+}
+
 fn round(x: f64) -> f64 {
     (x * 10_000.0).round() / 10_000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::semantic::ModelStore;
+    use crate::upstream::Registry;
+
+    #[tokio::test]
+    async fn explanations_show_the_strategy_candidates_weights_and_hashed_key() {
+        let doc = json!({"gateway": {
+            "agents": {"discovery": {"static": [
+                {"id": "a", "endpoints": ["http://10.0.0.1:80", {"url": "http://10.0.0.2:80", "weight": 50}]},
+                {"id": "b", "endpoint": "http://10.0.0.3:80", "weight": 200}
+            ]}, "healthCheck": {"enabled": false}},
+            "routing": {"rules": [
+                {"name": "r", "match": {"type": "default"}, "target": "a", "fallback": "b",
+                 "loadBalancing": {"strategy": "ringHash", "hashOn": "body:session_id"}}
+            ]}
+        }});
+        let registry = Registry::new();
+        let t = Compiled::build(&doc, 1, &registry, &|_| None, &ModelStore::new()).unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            "application/json".parse().unwrap(),
+        );
+        let req = ExplainRequest {
+            method: Method::POST,
+            path: "/x".into(),
+            headers,
+            body: br#"{"session_id": "conv-1"}"#.to_vec(),
+        };
+        let v = explain(&t, &req).await;
+        let b = &v["balancing"];
+        assert_eq!(b["strategy"], "ringHash");
+        assert_eq!(b["hashOn"], "body:session_id");
+        assert_eq!(b["key"], "conv-1");
+        let weights: Vec<_> = b["candidates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["effectiveWeight"].as_f64().unwrap())
+            .collect();
+        assert_eq!(weights, [100.0, 50.0]);
+        assert_eq!(v["fallbackBalancing"]["candidates"][0]["weight"], 200);
+        assert_eq!(v["pick"]["agent"], "a");
+        // The same key, the same endpoint.
+        let again = explain(&t, &req).await;
+        assert_eq!(again["pick"]["endpoint"], v["pick"]["endpoint"]);
+        registry.shutdown();
+    }
 }

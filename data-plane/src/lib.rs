@@ -6,8 +6,10 @@
 //!   an `ArcSwap` (a request loads it once and uses it to the end), the agent [`upstream`] registry,
 //!   [`metrics`], and the pooled client;
 //! - [`routing`] compiles and matches rules (the CLI links it too); [`proxy`] is the request path;
+//! - [`balance`] picks an endpoint of a rule's pool by its load-balancing strategy;
 //! - [`discovery`] is the client of the control plane's discovery stream.
 
+pub mod balance;
 mod boot;
 pub mod compiled;
 pub mod discovery;

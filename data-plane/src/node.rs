@@ -167,6 +167,9 @@ async fn serve(
         None => None,
     };
     let shared = Shared::new(boot.clone(), log, tls.clone(), &gateway, first.models);
+    if let Some(m) = &opts.managed {
+        shared.registry.set_node_labels(m.labels.clone());
+    }
     shared
         .apply(&first.layered, first.version)
         .map_err(|e| NodeError::Config(e.to_string()))?;

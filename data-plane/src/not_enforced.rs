@@ -1,7 +1,7 @@
 //! Seed settings this node accepts but does not act on yet: listed under `notEnforced` in `/health` and
 //! logged once, so nobody believes a setting works when it does not.
 
-use openclaw_config::{CacheKind, DiscoveryMethod, EventLoop, Gateway, LogOutputKind, Strategy};
+use openclaw_config::{CacheKind, DiscoveryMethod, EventLoop, Gateway, LogOutputKind};
 
 /// Paths of the settings in `g` that this node does not enforce yet.
 pub(crate) fn not_enforced(g: &Gateway) -> Vec<String> {
@@ -17,13 +17,9 @@ pub(crate) fn not_enforced(g: &Gateway) -> Vec<String> {
     if g.agents.discovery.method == DiscoveryMethod::K8s {
         push("agents.discovery.k8s");
     }
+    // Balancing (strategy, slowStart, a rule's loadBalancing) is enforced; the breaker comes with
+    // the resilience work.
     let lb = &g.load_balancing;
-    if lb.strategy != Strategy::RoundRobin {
-        push("loadBalancing.strategy");
-    }
-    if lb.slow_start.enabled {
-        push("loadBalancing.slowStart");
-    }
     if lb.circuit_breaker.enabled {
         push("loadBalancing.circuitBreaker");
     }
@@ -33,7 +29,6 @@ pub(crate) fn not_enforced(g: &Gateway) -> Vec<String> {
                 r.rate_limit.as_ref().is_some_and(|l| l.enabled),
                 "rateLimit",
             ),
-            (r.load_balancing.is_some(), "loadBalancing"),
             (r.retry.is_some(), "retry"),
             (r.cache, "cache"),
         ] {

@@ -3,12 +3,14 @@
 //! Each agent runs on its own thread with its own single-threaded tokio runtime, so sync and async
 //! tests can use it alike. `GET /health` answers the configured status; `…/stream` paths answer a
 //! server-sent-event stream written one event at a time; every other request is echoed back as JSON
-//! (`agent`, `method`, `path`, `headers`, `body`) with an `x-agent-id` header.
+//! (`agent`, `method`, `path`, `headers`, `body`) with an `x-agent-id` header. A test may slow its
+//! answers down ([`TestAgent::set_delay`]) and make it report its load as ORCA's
+//! `endpoint-load-metrics` header and in its health check's JSON body ([`TestAgent::set_cpu`]).
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -71,6 +73,10 @@ struct State {
     started: AtomicUsize,
     last: Mutex<Option<Recorded>>,
     sse_finished: Mutex<Option<Instant>>,
+    /// Milliseconds each echoed answer waits before it is sent.
+    delay_ms: AtomicU64,
+    /// The CPU utilisation reported, in thousandths; `u64::MAX` = none.
+    cpu_milli: AtomicU64,
 }
 
 // === impl AgentOptions ===
@@ -105,6 +111,8 @@ impl TestAgent {
             started: AtomicUsize::new(0),
             last: Mutex::new(None),
             sse_finished: Mutex::new(None),
+            delay_ms: AtomicU64::new(0),
+            cpu_milli: AtomicU64::new(u64::MAX),
         });
         let (tx, rx) = oneshot::channel();
         let st = state.clone();
@@ -118,6 +126,21 @@ impl TestAgent {
             shutdown: Some(tx),
             thread: Some(thread),
         }
+    }
+
+    /// Makes every later echoed answer wait `d` first.
+    pub fn set_delay(&self, d: Duration) {
+        self.state.delay_ms.store(
+            u64::try_from(d.as_millis()).unwrap_or(u64::MAX),
+            Ordering::SeqCst,
+        );
+    }
+
+    /// Reports `cpu` (0..=1) from now on: `endpoint-load-metrics: TEXT cpu_utilization=…` on every
+    /// echoed answer and `"cpu"` in the health check's body; `None` reports nothing.
+    pub fn set_cpu(&self, cpu: Option<f64>) {
+        let v = cpu.map_or(u64::MAX, |c| (c * 1000.0).round() as u64);
+        self.state.cpu_milli.store(v, Ordering::SeqCst);
     }
 
     /// The agent's id.
@@ -248,13 +271,16 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
         .uri()
         .path_and_query()
         .map_or_else(|| req.uri().path().to_string(), |p| p.as_str().to_string());
+    let cpu = match state.cpu_milli.load(Ordering::SeqCst) {
+        u64::MAX => None,
+        m => Some(m as f64 / 1000.0),
+    };
     if method == "GET" && req.uri().path() == "/health" {
-        return Ok(response(
-            status,
-            "application/json",
-            full(format!("{{\"status\":{status}}}")),
-            &state.id,
-        ));
+        let body = match cpu {
+            Some(c) => format!("{{\"status\":{status},\"cpu\":{c}}}"),
+            None => format!("{{\"status\":{status}}}"),
+        };
+        return Ok(response(status, "application/json", full(body), &state.id));
     }
     state.started.fetch_add(1, Ordering::SeqCst);
     let mut headers = BTreeMap::new();
@@ -294,12 +320,22 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
         "headers": rec.headers,
         "body": rec.body,
     });
-    Ok(response(
+    let delay = state.delay_ms.load(Ordering::SeqCst);
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
+    let mut resp = response(
         status,
         "application/json",
         full(echo.to_string()),
         &state.id,
-    ))
+    );
+    if let Some(c) = cpu
+        && let Ok(v) = format!("TEXT cpu_utilization={c}").parse()
+    {
+        resp.headers_mut().insert("endpoint-load-metrics", v);
+    }
+    Ok(resp)
 }
 
 /// A `text/event-stream` whose events are written one by one, `sse_gap` apart.

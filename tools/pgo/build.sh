@@ -100,13 +100,13 @@ cat <<EOF
     "connectionPool": {"maxIdleConns": 100, "maxIdleConnsPerHost": 64, "idleTimeout": "90s"}
   },
   "routing": {"rules": [
-    {"name": "code", "match": {"type": "exact", "pattern": "/api/v1/code/review"}, "methods": ["POST"], "target": "agent-code"},
+    {"name": "code", "match": {"type": "exact", "pattern": "/api/v1/code/review"}, "methods": ["POST"], "target": "agent-code", "loadBalancing": {"strategy": "weightedRoundRobin"}},
     {"name": "chat", "match": {"type": "prefix", "pattern": "/api/v1/chat/*"}, "target": "agent-chat"},
-    {"name": "admin", "match": {"type": "prefix", "pattern": "/api/v1/admin"}, "target": "agent-code", "requiresAuth": true},
-    {"name": "data", "match": {"type": "regex", "pattern": "^/api/v1/data/[a-z]+/[0-9]+$"}, "target": "tag:ai"},
-    {"name": "chat-route", "match": {"type": "semantic", "threshold": 0.82, "categories": ["conversation", "qa", "general"]}, "target": "agent-chat", "fallback": "agent-code"},
-    {"name": "code-route", "match": {"type": "semantic", "threshold": 0.78, "categories": ["code", "programming", "debug"]}, "target": "agent-code"},
-    {"name": "other", "match": {"type": "default"}, "target": "agent-chat", "fallback": "agent-code"}
+    {"name": "admin", "match": {"type": "prefix", "pattern": "/api/v1/admin"}, "target": "agent-code", "requiresAuth": true, "loadBalancing": {"strategy": "leastConnections"}},
+    {"name": "data", "match": {"type": "regex", "pattern": "^/api/v1/data/[a-z]+/[0-9]+$"}, "target": "tag:ai", "loadBalancing": {"strategy": "adaptive", "adaptive": {"metrics": ["cpu", "latency", "queue_depth"], "updateInterval": "1s", "historyWindow": "10s"}}},
+    {"name": "chat-route", "match": {"type": "semantic", "threshold": 0.82, "categories": ["conversation", "qa", "general"]}, "target": "agent-chat", "fallback": "agent-code", "loadBalancing": {"strategy": "ringHash", "hashOn": "body:session_id"}},
+    {"name": "code-route", "match": {"type": "semantic", "threshold": 0.78, "categories": ["code", "programming", "debug"]}, "target": "agent-code", "loadBalancing": {"strategy": "peakEwma"}},
+    {"name": "other", "match": {"type": "default"}, "target": "tag:ai", "fallback": "agent-code", "loadBalancing": {"strategy": "stickyCookie"}}
   ]}
 }}
 EOF
@@ -115,6 +115,8 @@ EOF
 # Each wrk connection sends these in turn: chat POSTs with a JSON and a streamed (SSE) reply, a POST
 # on an exact route, a GET on a regex route with a tag target, two POSTs routed by meaning (Chinese
 # and English), an authenticated GET, a CORS preflight, and a cross-origin GET to the default route.
+# The rules balance by round robin (chat, the default), weightedRoundRobin, leastConnections,
+# adaptive, ringHash on a body field, peakEwma and stickyCookie, so the profile covers them too.
 cat >"$TMP/mix.lua" <<EOF
 local reqs = {}
 local i = 0
@@ -127,7 +129,7 @@ function init(args)
     reqs[4] = wrk.format("GET", "/api/v1/data/items/42", { ["Accept"] = "application/json" })
     reqs[5] = wrk.format("POST", "/api/v1/ask", json, '{"message": "帮我写一个快速排序的Python函数"}')
     reqs[6] = wrk.format("POST", "/api/v1/ask", json,
-        '{"message": "What is a good way to spend a rainy afternoon?"}')
+        '{"message": "What is a good way to spend a rainy afternoon?", "session_id": "conv-42"}')
     reqs[7] = wrk.format("GET", "/api/v1/admin/users", { ["Authorization"] = "Bearer $API_KEY" })
     reqs[8] = wrk.format("OPTIONS", "/api/v1/chat", { ["Origin"] = "https://app.example",
         ["Access-Control-Request-Method"] = "POST", ["Access-Control-Request-Headers"] = "content-type" })

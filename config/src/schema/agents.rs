@@ -51,12 +51,53 @@ pub enum DiscoveryMethod {
 pub struct StaticAgent {
     /// Unique id that rules name as `target`/`fallback` (required).
     pub id: String,
-    /// Base URL, `http://host:port` or `https://host:port` (required).
+    /// Base URL, `http://host:port` (required unless `endpoints` lists them).
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub endpoint: String,
+    /// Several endpoints of the agent, balanced by `gateway.loadBalancing`: a URL, or
+    /// `{"url": …, "weight": 50, "labels": {"zone": "a"}}`. Instead of `endpoint`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub endpoints: Vec<AgentEndpoint>,
     /// Relative share of traffic for weighted strategies; default 100, must be > 0.
     pub weight: u32,
     /// Labels that `tag:<name>` targets select.
     pub tags: Vec<String>,
+}
+
+/// One endpoint of an agent: a URL alone, or with a weight and labels.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(from = "EndpointForm")]
+pub struct AgentEndpoint {
+    /// Base URL, `http://host:port` (required).
+    pub url: String,
+    /// Share of the agent's traffic relative to its other endpoints; default 100, must be > 0.
+    pub weight: u32,
+    /// Labels the `locality` strategy compares with the node's own `--label`s.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// The two ways an endpoint may be written.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum EndpointForm {
+    Url(String),
+    Full(FullEndpoint),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FullEndpoint {
+    #[serde(default)]
+    url: String,
+    #[serde(default = "default_weight")]
+    weight: u32,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+}
+
+fn default_weight() -> u32 {
+    100
 }
 
 /// Kubernetes discovery.
@@ -158,21 +199,38 @@ impl Discovery {
                     );
                 }
             }
-            if c.require(&p.key("endpoint"), &a.endpoint) {
-                if a.endpoint.trim_start().starts_with("https://") {
-                    // Refused rather than accepted and failed on every request.
-                    c.fail(
-                        &p.key("endpoint"),
-                        "https:// agents are not supported yet (TLS towards agents is not \
-                         built): use an http:// URL",
-                        &a.endpoint,
-                    );
-                } else if !is_url(&a.endpoint, &["http"]) {
-                    c.fail(
-                        &p.key("endpoint"),
-                        "must be an http:// URL with a host",
-                        &a.endpoint,
-                    );
+            match (a.endpoint.trim().is_empty(), a.endpoints.is_empty()) {
+                (true, true) => c.missing(
+                    &p.key("endpoint"),
+                    "is required: an agent needs an endpoint (or a non-empty endpoints list)",
+                ),
+                (false, false) => c.fail(
+                    &p.key("endpoints"),
+                    "use either endpoint or endpoints, not both",
+                    &a.endpoints,
+                ),
+                (false, true) => check_url(&p.key("endpoint"), &a.endpoint, c),
+                (true, false) => {
+                    let mut urls = BTreeMap::new();
+                    for (j, e) in a.endpoints.iter().enumerate() {
+                        let ep = p.key("endpoints").index(j);
+                        if c.require(&ep.key("url"), &e.url) {
+                            check_url(&ep.key("url"), &e.url, c);
+                            if let Some(first) = urls.insert(e.url.trim().to_string(), j) {
+                                c.fail(
+                                    &ep.key("url"),
+                                    format!("duplicate endpoint (also at endpoints[{first}])"),
+                                    &e.url,
+                                );
+                            }
+                        }
+                        if e.weight == 0 {
+                            c.fail(&ep.key("weight"), "must be greater than 0", &e.weight);
+                        }
+                        for k in e.labels.keys() {
+                            c.require(&ep.key("labels").key(k.clone()), k);
+                        }
+                    }
                 }
             }
             if a.weight == 0 {
@@ -212,13 +270,63 @@ impl Discovery {
     }
 }
 
+/// Checks one endpoint URL.
+fn check_url(at: &Path, url: &str, c: &mut Check) {
+    if url.trim_start().starts_with("https://") {
+        // Refused rather than accepted and failed on every request.
+        c.fail(
+            at,
+            "https:// agents are not supported yet (TLS towards agents is not \
+             built): use an http:// URL",
+            url,
+        );
+    } else if !is_url(url, &["http"]) {
+        c.fail(at, "must be an http:// URL with a host", url);
+    }
+}
+
 // === impl StaticAgent ===
+
+impl StaticAgent {
+    /// The agent's endpoints: `endpoints`, or `endpoint` alone (weight 100, no labels).
+    pub fn all_endpoints(&self) -> Vec<AgentEndpoint> {
+        if self.endpoints.is_empty() && !self.endpoint.trim().is_empty() {
+            vec![AgentEndpoint {
+                url: self.endpoint.clone(),
+                weight: 100,
+                labels: BTreeMap::new(),
+            }]
+        } else {
+            self.endpoints.clone()
+        }
+    }
+}
+
+// === impl AgentEndpoint ===
+
+impl From<EndpointForm> for AgentEndpoint {
+    fn from(f: EndpointForm) -> Self {
+        match f {
+            EndpointForm::Url(url) => Self {
+                url,
+                weight: 100,
+                labels: BTreeMap::new(),
+            },
+            EndpointForm::Full(e) => Self {
+                url: e.url,
+                weight: e.weight,
+                labels: e.labels,
+            },
+        }
+    }
+}
 
 impl Default for StaticAgent {
     fn default() -> Self {
         Self {
             id: String::new(),
             endpoint: String::new(),
+            endpoints: Vec::new(),
             weight: 100,
             tags: Vec::new(),
         }

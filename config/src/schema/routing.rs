@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::agents::Known;
-use super::load_balancing::Strategy;
+use super::load_balancing::{LoadBalancing, RuleLoadBalancing};
 use super::semantic::Semantic;
 use crate::checks::{is_header_name, is_http_method, is_url_path};
 use crate::problem::Check;
@@ -48,7 +48,7 @@ pub struct Rule {
     /// A rate limit for this rule alone.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimit>,
-    /// A balancing strategy for this rule instead of `gateway.loadBalancing.strategy`.
+    /// Balancing for this rule: its keys replace those of `gateway.loadBalancing`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub load_balancing: Option<RuleLoadBalancing>,
     /// Retries towards the agent.
@@ -90,14 +90,6 @@ pub enum MatchKind {
     Default,
 }
 
-/// A rule's own balancing strategy.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct RuleLoadBalancing {
-    /// The strategy for this rule's endpoints.
-    pub strategy: Strategy,
-}
-
 /// Retries of a request towards the agent.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
@@ -128,7 +120,7 @@ pub enum RetryOn {
 // === impl Routing ===
 
 impl Routing {
-    pub(crate) fn validate(&self, at: &Path, known: &Known, c: &mut Check) {
+    pub(crate) fn validate(&self, at: &Path, known: &Known, lb: &LoadBalancing, c: &mut Check) {
         let mut names = BTreeMap::new();
         let mut default_rule: Option<usize> = None;
         for (i, rule) in self.rules.iter().enumerate() {
@@ -153,6 +145,9 @@ impl Routing {
                 default_rule.get_or_insert(i);
             }
             rule.validate(&p, known, c);
+            if let Some(own) = &rule.load_balancing {
+                own.validate(&p.key("loadBalancing"), lb, c);
+            }
             for (j, cat) in rule.matcher.categories.iter().enumerate() {
                 if !cat.trim().is_empty() && !self.semantic.knows(cat) {
                     c.fail(

@@ -24,11 +24,15 @@ use super::req_body::{ReqBody, into_body, peek};
 use super::req_headers::{RawHead, ReqHeaders};
 use super::semantic_stage::{semantic_scores, trace_semantic};
 use super::upgrade;
+use crate::balance::KeyInput;
 use crate::compiled::Compiled;
 use crate::metrics::{CLIENT_CLOSED, NO_ROUTE};
 use crate::routing::{CompiledRule, Decision, RequestInfo};
 use crate::state::Shared;
-use crate::upstream::Endpoint;
+use crate::upstream::{Endpoint, LoadReport};
+
+/// The ORCA header in which agents report their load.
+const LOAD_METRICS: &str = "endpoint-load-metrics";
 
 /// The status logged for a request whose client went away first (nginx's "client closed request").
 const CLIENT_CLOSED_STATUS: u16 = 499;
@@ -307,10 +311,12 @@ fn proxy<'t>(
         if rule.requires_auth && !authorized(t, headers) {
             return fail(&rule.name, None, ProxyError::Unauthorized);
         }
-        let chosen = match choose(t, rule, headers, &mut body).await {
+        let chosen = match choose(t, rule, conn, parts, headers, &mut body).await {
             Ok(c) => c,
             Err(e) => return fail(&rule.name, None, e),
         };
+        // `stickyCookie`: a client without a valid affinity cookie for its endpoint gets one.
+        let set_cookie = sticky_cookie(t, rule, conn, parts, headers, &chosen);
         // A rule with a fallback keeps small bodies, so a refused connection can be retried
         // elsewhere.
         let replay = if rule.fallback.is_some() {
@@ -372,9 +378,14 @@ fn proxy<'t>(
                 shared.client.load().request(upstream_req, raw, forward)
             };
             let guard = ep.begin();
+            // Timed only when a strategy reads latencies: the default path reads no clock here.
+            let sent_at = t.measure_latency.then(Instant::now);
             match sent.await {
                 Ok(resp) => {
                     ep.mark_success();
+                    if let Some(at) = sent_at {
+                        ep.load().observe_latency(at.elapsed());
+                    }
                     let (mut rparts, mut rbody) = resp.into_parts();
                     // An HTTP/1.1 agent's fields stay as received, with the gateway's beside them.
                     let fields = rbody.take_fields().map(|mut f| {
@@ -406,7 +417,28 @@ fn proxy<'t>(
                             fields: None,
                         };
                     }
-                    if fields.is_none() {
+                    let mut fields = fields;
+                    let mut mapped = false;
+                    if t.read_load_reports || set_cookie.is_some() {
+                        // The raw fields are read (and added to) through a map: only for rules
+                        // whose strategy needs it.
+                        if let Some(f) = fields.take() {
+                            f.into_map(&mut rparts.headers);
+                            mapped = true;
+                        }
+                        if t.read_load_reports
+                            && let Some(report) = rparts
+                                .headers
+                                .get(LOAD_METRICS)
+                                .and_then(|v| LoadReport::from_orca(v.as_bytes()))
+                        {
+                            ep.load().report(report);
+                        }
+                        if let Some(c) = &set_cookie {
+                            rparts.headers.append(http::header::SET_COOKIE, c.clone());
+                        }
+                    }
+                    if fields.is_none() && !mapped {
                         headers::to_client(
                             &mut rparts.headers,
                             Some(rid),
@@ -437,10 +469,20 @@ fn proxy<'t>(
                         error = %e,
                         "connection to agent failed",
                     );
-                    let next = if replay.is_some() {
-                        pick::fallback(t, rule, &ep)
-                    } else {
-                        None
+                    let next = match &replay {
+                        // The headers were kept for the retry, so the key is still at hand.
+                        Some(b) => pick::fallback(
+                            t,
+                            rule,
+                            &ep,
+                            &KeyInput {
+                                client_ip: conn.peer.ip(),
+                                headers,
+                                query: parts.uri.query(),
+                                body: Some(b),
+                            },
+                        ),
+                        None => None,
                     };
                     match next {
                         Some(f) if attempt == 0 => ep = f,
@@ -459,10 +501,12 @@ fn proxy<'t>(
 }
 
 /// The endpoint for this request: an allowed override (header, else a JSON body's `agent`), else
-/// the target, else the fallback.
+/// the target, else the fallback. The body is read first only when a name or a hash key is in it.
 async fn choose(
     t: &Compiled,
     rule: &CompiledRule,
+    conn: &Conn,
+    parts: &http::request::Parts,
     h: &ReqHeaders,
     body: &mut ReqBody,
 ) -> Result<Arc<Endpoint>, ProxyError> {
@@ -473,7 +517,49 @@ async fn choose(
             named = peek(body).await?.and_then(|b| requested_agent(&b));
         }
     }
-    pick::pick(t, rule, named.as_deref()).map(|(ep, _)| ep)
+    let keyed_body =
+        if t.choices[rule.index].target.key_source().needs_body() && pick::body_may_name_agent(h) {
+            peek(body).await?
+        } else {
+            None
+        };
+    let req = KeyInput {
+        client_ip: conn.peer.ip(),
+        headers: h,
+        query: parts.uri.query(),
+        body: keyed_body.as_deref(),
+    };
+    pick::pick(t, rule, named.as_deref(), &req).map(|(ep, _)| ep)
+}
+
+/// The `Set-Cookie` value that pins a `stickyCookie` client to `chosen`, unless its cookie already
+/// names it.
+fn sticky_cookie(
+    t: &Compiled,
+    rule: &CompiledRule,
+    conn: &Conn,
+    parts: &http::request::Parts,
+    h: &ReqHeaders,
+    chosen: &Endpoint,
+) -> Option<HeaderValue> {
+    let target = &t.choices[rule.index].target;
+    let cookie = target.sticky_cookie()?;
+    let req = KeyInput {
+        client_ip: conn.peer.ip(),
+        headers: h,
+        query: parts.uri.query(),
+        body: None,
+    };
+    if target.key_source().key(&req) == Some(chosen.sticky_id()) {
+        return None;
+    }
+    HeaderValue::from_str(&format!(
+        "{}={:016x}; Path=/; Max-Age={}; HttpOnly",
+        cookie.name,
+        chosen.sticky_id(),
+        cookie.ttl.get().as_secs().max(1)
+    ))
+    .ok()
 }
 
 fn authorized(t: &Compiled, h: &ReqHeaders) -> bool {

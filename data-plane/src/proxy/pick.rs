@@ -1,5 +1,6 @@
-//! Which endpoint serves a matched request: the agent the request names (when its rule allows that),
-//! else the rule's target, else its fallback — healthy endpoints only, round robin. The proxy and
+//! Which endpoint serves a matched request: the agent the request names (when its rule allows that;
+//! its endpoints balanced by the global strategy), else the rule's target, else its fallback —
+//! healthy endpoints only, by the rule's balancing strategy (`crate::balance`). The proxy and
 //! `route.explain` both pick here, so an explanation is what the proxy would do.
 
 use std::sync::Arc;
@@ -7,6 +8,7 @@ use std::sync::Arc;
 use super::error::ProxyError;
 use super::headers::AGENT_OVERRIDE;
 use super::req_headers::ReqHeaders;
+use crate::balance::KeyInput;
 use crate::compiled::Compiled;
 use crate::routing::CompiledRule;
 use crate::upstream::Endpoint;
@@ -47,41 +49,46 @@ pub(crate) fn body_may_name_agent(h: &ReqHeaders) -> bool {
 }
 
 /// The endpoint for a request matched by `rule` that names agent `named` (ignored unless the rule
-/// allows overrides).
+/// allows overrides); `req` carries what a hashing strategy reads.
 pub(crate) fn pick(
     t: &Compiled,
     rule: &CompiledRule,
     named: Option<&str>,
+    req: &KeyInput<'_>,
 ) -> Result<(Arc<Endpoint>, PickedBy), ProxyError> {
     if let Some(name) = named.filter(|_| rule.allow_agent_override) {
-        let ep = t
-            .agents
+        let pool = t
+            .agent_pools
             .get(name)
             .ok_or_else(|| ProxyError::UnknownAgent(name.to_string()))?;
-        if ep.is_healthy() {
-            return Ok((ep.clone(), PickedBy::Override));
+        if let Some(ep) = pool.pick(req) {
+            return Ok((ep, PickedBy::Override));
         }
-        return fallback(t, rule, ep)
+        return t.choices[rule.index]
+            .fallback
+            .pick(req)
+            .filter(|f| f.agent_id() != name)
             .map(|f| (f, PickedBy::Fallback))
             .ok_or_else(|| ProxyError::NoHealthyEndpoint(name.to_string()));
     }
     let choices = &t.choices[rule.index];
-    if let Some(ep) = choices.target.pick() {
+    if let Some(ep) = choices.target.pick(req) {
         return Ok((ep, PickedBy::Target));
     }
     choices
         .fallback
-        .pick()
+        .pick(req)
         .map(|ep| (ep, PickedBy::Fallback))
         .ok_or_else(|| ProxyError::NoHealthyEndpoint(rule.target.name.clone()))
 }
 
-/// A healthy fallback endpoint other than `failed`.
+/// A healthy fallback endpoint of another agent than `failed`'s.
 pub(crate) fn fallback(
     t: &Compiled,
     rule: &CompiledRule,
     failed: &Endpoint,
+    req: &KeyInput<'_>,
 ) -> Option<Arc<Endpoint>> {
-    let ep = t.choices[rule.index].fallback.pick()?;
+    let ep = t.choices[rule.index].fallback.pick(req)?;
     (ep.agent_id() != failed.agent_id()).then_some(ep)
 }

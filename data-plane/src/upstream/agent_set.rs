@@ -1,13 +1,13 @@
 //! The agents one route table sees: an immutable map from agent id to the registry's long-lived
-//! [`Endpoint`], and round-robin selection among the healthy ones.
+//! [`Endpoint`]s of that agent (one or several), for the balancers to pick among.
 
+use std::ops::Range;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::endpoint::Endpoint;
 use fxhash::FxHashMap;
 
-/// Agent id → endpoint, as of one snapshot; built by [`Registry::sync`](super::Registry::sync).
+/// Agent id → endpoints, as of one snapshot; built by [`Registry::sync`](super::Registry::sync).
 ///
 /// Cheap to clone. Endpoints are shared with the registry, so their health and counters stay live.
 #[derive(Clone, Debug, Default)]
@@ -15,40 +15,52 @@ pub struct AgentSet {
     inner: Arc<Inner>,
 }
 
-/// The endpoints of one target list (a rule's target or fallback), resolved when the table is
-/// compiled, and its round-robin cursor: picking then looks nothing up by name.
-#[derive(Debug, Default)]
-pub struct Choices {
-    /// In the list's order; ids the set does not hold are left out.
-    endpoints: Box<[Arc<Endpoint>]>,
-    next: AtomicUsize,
-}
-
 #[derive(Debug, Default)]
 struct Inner {
-    /// In configuration order.
+    /// In configuration order, each agent's endpoints together.
     endpoints: Vec<Arc<Endpoint>>,
-    by_id: FxHashMap<String, usize>,
+    /// Each agent's run in `endpoints`.
+    by_id: FxHashMap<String, Range<usize>>,
+    /// Agent ids in configuration order.
+    ids: Vec<String>,
 }
 
 // === impl AgentSet ===
 
 impl AgentSet {
-    /// A set of `endpoints`, in configuration order; ids must be unique.
+    /// A set of `endpoints`, in configuration order, each agent's endpoints next to each other.
     pub(super) fn new(endpoints: Vec<Arc<Endpoint>>) -> Self {
-        let by_id = endpoints
-            .iter()
-            .enumerate()
-            .map(|(i, e)| (e.agent_id().to_owned(), i))
-            .collect();
+        let mut by_id: FxHashMap<String, Range<usize>> = FxHashMap::default();
+        let mut ids = Vec::new();
+        for (i, e) in endpoints.iter().enumerate() {
+            match by_id.get_mut(e.agent_id()) {
+                Some(r) => r.end = i + 1,
+                None => {
+                    ids.push(e.agent_id().to_owned());
+                    by_id.insert(e.agent_id().to_owned(), i..i + 1);
+                }
+            }
+        }
         Self {
-            inner: Arc::new(Inner { endpoints, by_id }),
+            inner: Arc::new(Inner {
+                endpoints,
+                by_id,
+                ids,
+            }),
         }
     }
 
-    /// The endpoint of agent `id`.
+    /// The first endpoint of agent `id` (its only one, for an agent with a single `endpoint`).
     pub fn get(&self, id: &str) -> Option<&Arc<Endpoint>> {
-        self.inner.by_id.get(id).map(|&i| &self.inner.endpoints[i])
+        self.endpoints_of(id).and_then(<[_]>::first)
+    }
+
+    /// Every endpoint of agent `id`.
+    pub fn endpoints_of(&self, id: &str) -> Option<&[Arc<Endpoint>]> {
+        self.inner
+            .by_id
+            .get(id)
+            .map(|r| &self.inner.endpoints[r.clone()])
     }
 
     /// Every endpoint, in configuration order.
@@ -56,46 +68,29 @@ impl AgentSet {
         self.inner.endpoints.iter()
     }
 
-    /// How many agents the set holds.
+    /// The agent ids, in configuration order.
+    pub fn ids(&self) -> impl ExactSizeIterator<Item = &str> {
+        self.inner.ids.iter().map(String::as_str)
+    }
+
+    /// How many endpoints the set holds.
     pub fn len(&self) -> usize {
         self.inner.endpoints.len()
     }
 
-    /// True when the set holds no agent.
+    /// True when the set holds no endpoint.
     pub fn is_empty(&self) -> bool {
         self.inner.endpoints.is_empty()
     }
 
-    /// The endpoints of `agents` (ids this set does not hold are skipped), to pick among.
-    pub fn choices(&self, agents: &[String]) -> Choices {
-        Choices {
-            endpoints: agents
-                .iter()
-                .filter_map(|id| self.get(id))
-                .cloned()
-                .collect(),
-            next: AtomicUsize::new(0),
-        }
-    }
-}
-
-// === impl Choices ===
-
-impl Choices {
-    /// The next healthy endpoint, round robin; `None` when none is healthy.
-    pub fn pick(&self) -> Option<Arc<Endpoint>> {
-        let all = &*self.endpoints;
-        if let [only] = all {
-            return only.is_healthy().then(|| only.clone());
-        }
-        let healthy = || all.iter().filter(|e| e.is_healthy());
-        // Two passes instead of collecting, so picking never allocates.
-        let count = healthy().count();
-        if count == 0 {
-            return None;
-        }
-        let n = self.next.fetch_add(1, Ordering::Relaxed) % count;
-        // Health may change between the passes; then any healthy one will do.
-        healthy().nth(n).or_else(|| healthy().next()).cloned()
+    /// The endpoints of `agents`, in order (ids this set does not hold are skipped): a pool to
+    /// balance over.
+    pub fn pool(&self, agents: &[String]) -> Vec<Arc<Endpoint>> {
+        agents
+            .iter()
+            .filter_map(|id| self.endpoints_of(id))
+            .flatten()
+            .cloned()
+            .collect()
     }
 }

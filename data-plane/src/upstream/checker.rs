@@ -57,6 +57,9 @@ async fn run(endpoint: Arc<Endpoint>, uri: Uri, hc: Arc<HealthCheck>, probe: Arc
         if let Err(e) = &outcome {
             tracing::debug!(agent = endpoint.agent_id(), %uri, reason = %e, "health check failed");
         }
+        if let Ok(Some(report)) = &outcome {
+            endpoint.load().report(*report);
+        }
         endpoint.record_check(outcome.as_ref().map(|_| ()), &hc);
     }
 }

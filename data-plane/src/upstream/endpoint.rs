@@ -10,6 +10,7 @@ use http::{HeaderValue, Uri};
 use openclaw_config::HealthCheck;
 
 use super::error::UpstreamError;
+use super::load::LoadState;
 use super::probe::CheckFailure;
 
 /// One agent's endpoint: where requests to the agent go, and what is known about it.
@@ -24,8 +25,14 @@ pub struct Endpoint {
     authority: Authority,
     /// `authority` as a `Host` header value, made once instead of per request.
     host_header: Option<HeaderValue>,
+    /// The effective weight: the agent's weight times the endpoint's, over 100 (at least 1).
     weight: AtomicU32,
     tags: Mutex<Arc<[String]>>,
+    labels: Mutex<Arc<[(String, String)]>>,
+    /// A stable id of (agent, URL): the value of the `stickyCookie` strategy's cookie.
+    sticky_id: u64,
+    /// What balancers learn about it.
+    load: LoadState,
     healthy: AtomicBool,
     in_flight: AtomicUsize,
     connect_failures: AtomicU32,
@@ -89,7 +96,13 @@ struct CheckState {
 
 impl Endpoint {
     /// A new endpoint, healthy until a check says otherwise.
-    pub(super) fn new(agent_id: &str, url: Uri, weight: u32, tags: &[String]) -> Self {
+    pub(super) fn new(
+        agent_id: &str,
+        url: Uri,
+        weight: u32,
+        tags: &[String],
+        labels: &[(String, String)],
+    ) -> Self {
         // `parse_url` guarantees both parts; the fallbacks only keep this constructor total.
         let scheme = url.scheme().cloned().unwrap_or(Scheme::HTTP);
         let authority = url
@@ -97,14 +110,19 @@ impl Endpoint {
             .cloned()
             .unwrap_or_else(|| Authority::from_static("invalid"));
         let host_header = HeaderValue::from_str(authority.as_str()).ok();
+        let sticky_id =
+            crate::balance::hash_parts(&[agent_id.as_bytes(), b"\n", url.to_string().as_bytes()]);
         Self {
             agent_id: agent_id.to_owned(),
             url,
             scheme,
             authority,
             host_header,
-            weight: AtomicU32::new(weight),
+            weight: AtomicU32::new(weight.max(1)),
             tags: Mutex::new(tags.into()),
+            labels: Mutex::new(labels.into()),
+            sticky_id,
+            load: LoadState::new(),
             healthy: AtomicBool::new(true),
             in_flight: AtomicUsize::new(0),
             connect_failures: AtomicU32::new(0),
@@ -211,9 +229,24 @@ impl Endpoint {
         self.weight.load(Ordering::Relaxed)
     }
 
-    /// Its labels, as of the latest snapshot.
+    /// Its agent's tags, as of the latest snapshot.
     pub fn tags(&self) -> Arc<[String]> {
         lock(&self.tags).clone()
+    }
+
+    /// Its own labels (`endpoints[i].labels`), as of the latest snapshot.
+    pub fn labels(&self) -> Arc<[(String, String)]> {
+        lock(&self.labels).clone()
+    }
+
+    /// Its stable id, the `stickyCookie` strategy's cookie value.
+    pub fn sticky_id(&self) -> u64 {
+        self.sticky_id
+    }
+
+    /// What balancers learn about it (latency, reported load, slow start).
+    pub fn load(&self) -> &LoadState {
+        &self.load
     }
 
     /// Whether requests may be sent to it: true until health checks say otherwise.
@@ -264,12 +297,17 @@ impl Endpoint {
         }
     }
 
-    /// Takes a new snapshot's weight and tags without touching any other state.
-    pub(super) fn update(&self, weight: u32, tags: &[String]) {
-        self.weight.store(weight, Ordering::Relaxed);
+    /// Takes a new snapshot's weight, tags and labels without touching any other state.
+    pub(super) fn update(&self, weight: u32, tags: &[String], labels: &[(String, String)]) {
+        self.weight.store(weight.max(1), Ordering::Relaxed);
         let mut current = lock(&self.tags);
         if **current != *tags {
             *current = tags.into();
+        }
+        drop(current);
+        let mut current = lock(&self.labels);
+        if **current != *labels {
+            *current = labels.into();
         }
     }
 
@@ -285,7 +323,10 @@ impl Endpoint {
                 checks.failures = 0;
                 checks.passes = checks.passes.saturating_add(1);
                 if !self.is_healthy() && checks.passes >= hc.pass_threshold.max(1) {
+                    // Back from unhealthy: slow start (when enabled) ramps it up again.
+                    self.load.start_ramp();
                     self.healthy.store(true, Ordering::Relaxed);
+                    HEALTH_EPOCH.fetch_add(1, Ordering::Release);
                     tracing::info!(
                         agent = %self.agent_id,
                         endpoint = %self.url,
@@ -299,6 +340,7 @@ impl Endpoint {
                 checks.failures = checks.failures.saturating_add(1);
                 if self.is_healthy() && checks.failures >= hc.fail_threshold.max(1) {
                     self.healthy.store(false, Ordering::Relaxed);
+                    HEALTH_EPOCH.fetch_add(1, Ordering::Release);
                     tracing::warn!(
                         agent = %self.agent_id,
                         endpoint = %self.url,
@@ -318,6 +360,8 @@ impl Endpoint {
         checks.failures = 0;
         checks.passes = 0;
         if !self.healthy.swap(true, Ordering::Relaxed) {
+            HEALTH_EPOCH.fetch_add(1, Ordering::Release);
+            self.load.start_ramp();
             tracing::info!(
                 agent = %self.agent_id,
                 endpoint = %self.url,
@@ -326,6 +370,16 @@ impl Endpoint {
             );
         }
     }
+}
+
+/// Counts every change of any endpoint's health, process-wide: a balancer that saw its whole pool
+/// healthy at one count knows it still is while the count has not moved, and skips the health scan.
+static HEALTH_EPOCH: AtomicU64 = AtomicU64::new(0);
+
+/// The current count of health changes (see [`HEALTH_EPOCH`]).
+#[inline]
+pub fn health_epoch() -> u64 {
+    HEALTH_EPOCH.load(Ordering::Acquire)
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -9,13 +9,20 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Uri, header};
-use http_body_util::Empty;
+use http_body_util::{BodyExt, Empty, Limited};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-/// What a [`Probe`] returns: resolves when the check is decided (the checker applies the timeout).
-pub type ProbeFuture = Pin<Box<dyn Future<Output = Result<(), CheckFailure>> + Send>>;
+use super::load::LoadReport;
+
+/// What a [`Probe`] returns: resolves when the check is decided (the checker applies the timeout);
+/// a passed check may carry the load the agent reported in its JSON body.
+pub type ProbeFuture =
+    Pin<Box<dyn Future<Output = Result<Option<LoadReport>, CheckFailure>> + Send>>;
+
+/// The most of a health check's body read for a load report.
+const MAX_REPORT_BODY: usize = 64 * 1024;
 
 /// Makes one health check of an endpoint.
 pub trait Probe: Send + Sync + 'static {
@@ -40,7 +47,8 @@ pub enum CheckFailure {
     Request(String),
 }
 
-/// The default [`Probe`]: `GET <uri>` over plain HTTP/1.1, a new connection per check; 2xx passes.
+/// The default [`Probe`]: `GET <uri>` over plain HTTP/1.1, a new connection per check; 2xx passes,
+/// and a JSON body's `cpu` and `memory` are read as the agent's load.
 ///
 /// It does not speak TLS: endpoints are `http` only (nodes and validation refuse `https://` ones).
 #[derive(Clone, Debug)]
@@ -100,12 +108,25 @@ impl Probe for HttpProbe {
                     CheckFailure::Request(reason)
                 }
             })?;
-            // The body is dropped unread: only the status matters and the connection is not reused.
-            if res.status().is_success() {
-                Ok(())
-            } else {
-                Err(CheckFailure::Status(res.status().as_u16()))
+            if !res.status().is_success() {
+                return Err(CheckFailure::Status(res.status().as_u16()));
             }
+            let json = res
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.contains("json"));
+            if !json {
+                // Only the status matters and the connection is not reused.
+                return Ok(None);
+            }
+            // A body that is too long or breaks off passes the check without a report.
+            let body = Limited::new(res.into_body(), MAX_REPORT_BODY)
+                .collect()
+                .await;
+            Ok(body
+                .ok()
+                .and_then(|b| LoadReport::from_health_body(&b.to_bytes())))
         })
     }
 }

@@ -22,11 +22,19 @@ use super::probe::{HttpProbe, Probe};
 pub struct Registry {
     probe: Arc<dyn Probe>,
     inner: Mutex<Inner>,
+    /// Consistent-hash tables of the balancers, shared across swaps.
+    tables: crate::balance::Tables,
+    /// The node's own labels (`--label`), for the `locality` strategy.
+    node_labels: Mutex<Option<std::collections::BTreeMap<String, String>>>,
 }
 
 #[derive(Default)]
 struct Inner {
-    entries: HashMap<String, Entry>,
+    /// By (agent id, endpoint URL).
+    entries: HashMap<(String, String), Entry>,
+    /// True after the first sync: endpoints that join later ramp up under slow start, while those
+    /// of a node's first config start at full weight.
+    synced: bool,
     /// The settings the running checkers use.
     health_check: Option<Arc<HealthCheck>>,
     shut_down: bool,
@@ -50,28 +58,56 @@ impl Registry {
         Self {
             probe,
             inner: Mutex::new(Inner::default()),
+            tables: crate::balance::Tables::default(),
+            node_labels: Mutex::new(None),
         }
     }
 
-    /// Reconciles the registry with a snapshot's agents and health-check settings, and returns the
-    /// set the snapshot's route table should use.
-    ///
-    /// An agent whose id and endpoint URL are unchanged keeps its endpoint and all its state
-    /// (weight and tags are updated in place); a new or moved one gets a new, healthy endpoint; a
-    /// removed one leaves the registry and its checker stops. Changed health-check settings restart every
-    /// checker with the new settings. On error nothing changes.
+    /// [`sync_with`](Self::sync_with) the default latency decay.
     pub fn sync(
         &self,
         agents: &[StaticAgent],
         hc: &HealthCheck,
     ) -> Result<AgentSet, UpstreamError> {
-        let mut urls = Vec::with_capacity(agents.len());
+        self.sync_with(agents, hc, super::load::DEFAULT_DECAY)
+    }
+
+    /// Reconciles the registry with a snapshot's agents and health-check settings, and returns the
+    /// set the snapshot's route table should use.
+    ///
+    /// An endpoint whose agent id and URL are unchanged keeps its [`Endpoint`] and all its state
+    /// (weight, tags and labels are updated in place); a new one gets a new, healthy endpoint whose
+    /// slow-start clock starts now (unless this is the first sync); a removed one leaves the registry
+    /// and its checker stops. Changed health-check settings restart every checker with the new
+    /// settings. `decay` is the latency EWMA's (`loadBalancing.peakEwma.decay`). On error nothing
+    /// changes.
+    pub fn sync_with(
+        &self,
+        agents: &[StaticAgent],
+        hc: &HealthCheck,
+        decay: std::time::Duration,
+    ) -> Result<AgentSet, UpstreamError> {
+        let mut parsed = Vec::with_capacity(agents.len());
         let mut seen = HashSet::with_capacity(agents.len());
         for a in agents {
             if !seen.insert(a.id.as_str()) {
                 return Err(UpstreamError::DuplicateAgent(a.id.clone()));
             }
-            urls.push(Endpoint::parse_url(&a.id, &a.endpoint)?);
+            let eps = a.all_endpoints();
+            if eps.is_empty() {
+                return Err(UpstreamError::InvalidEndpoint {
+                    agent: a.id.clone(),
+                    endpoint: String::new(),
+                    reason: "the agent has no endpoint".into(),
+                });
+            }
+            for e in eps {
+                let url = Endpoint::parse_url(&a.id, &e.url)?;
+                // Integer maths: 100 × 100 is the largest common product, far from overflow.
+                let weight = (u64::from(a.weight) * u64::from(e.weight) / 100).max(1);
+                let labels: Vec<(String, String)> = e.labels.into_iter().collect();
+                parsed.push((a, url, u32::try_from(weight).unwrap_or(u32::MAX), labels));
+            }
         }
         let mut inner = self.lock();
         let checking = hc.enabled && !inner.shut_down;
@@ -94,29 +130,29 @@ impl Registry {
                 .clone()
                 .unwrap_or_else(|| Arc::new(hc.clone()))
         };
+        let first = !inner.synced;
         let mut old = std::mem::take(&mut inner.entries);
-        let mut endpoints = Vec::with_capacity(agents.len());
-        for (a, url) in agents.iter().zip(urls) {
-            let mut entry = match old.remove(&a.id) {
-                Some(e) if *e.endpoint.url() == url => {
-                    e.endpoint.update(a.weight, &a.tags);
+        let mut endpoints = Vec::with_capacity(parsed.len());
+        for (a, url, weight, labels) in parsed {
+            let key = (a.id.clone(), url.to_string());
+            let mut entry = match old.remove(&key) {
+                Some(e) => {
+                    e.endpoint.update(weight, &a.tags, &labels);
                     e
                 }
-                moved => {
-                    if let Some(e) = moved {
-                        tracing::info!(
-                            agent = %a.id,
-                            from = %e.endpoint.url(),
-                            to = %url,
-                            "agent endpoint changed"
-                        );
+                None => {
+                    tracing::info!(agent = %a.id, endpoint = %url, "agent endpoint added");
+                    let endpoint = Endpoint::new(&a.id, url, weight, &a.tags, &labels);
+                    if !first {
+                        endpoint.load().start_ramp();
                     }
                     Entry {
-                        endpoint: Arc::new(Endpoint::new(&a.id, url, a.weight, &a.tags)),
+                        endpoint: Arc::new(endpoint),
                         checker: None,
                     }
                 }
             };
+            entry.endpoint.load().set_decay(decay);
             match &rt {
                 Some(rt) if entry.checker.is_none() || restart => {
                     // Stop the old checker before its successor starts.
@@ -131,12 +167,13 @@ impl Registry {
                 }
             }
             endpoints.push(Arc::clone(&entry.endpoint));
-            inner.entries.insert(a.id.clone(), entry);
+            inner.entries.insert(key, entry);
         }
-        for id in old.keys() {
-            tracing::info!(agent = %id, "agent removed");
+        for (id, url) in old.keys() {
+            tracing::info!(agent = %id, endpoint = %url, "agent endpoint removed");
         }
         drop(old);
+        inner.synced = true;
         inner.health_check = checking.then_some(settings);
         Ok(AgentSet::new(endpoints))
     }
@@ -149,13 +186,37 @@ impl Registry {
             .values()
             .map(|e| e.endpoint.health())
             .collect();
-        out.sort_by(|a, b| a.agent.cmp(&b.agent));
+        out.sort_by(|a, b| (&a.agent, &a.endpoint).cmp(&(&b.agent, &b.endpoint)));
         out
     }
 
-    /// The endpoint of agent `id`, as of the latest sync.
+    /// The first endpoint of agent `id` (in URL order), as of the latest sync.
     pub fn get(&self, id: &str) -> Option<Arc<Endpoint>> {
-        self.lock().entries.get(id).map(|e| Arc::clone(&e.endpoint))
+        let inner = self.lock();
+        let mut mine: Vec<_> = inner.entries.iter().filter(|((a, _), _)| a == id).collect();
+        mine.sort_by(|x, y| x.0.1.cmp(&y.0.1));
+        mine.first().map(|(_, e)| Arc::clone(&e.endpoint))
+    }
+
+    /// The balancers' consistent-hash tables.
+    pub fn tables(&self) -> &crate::balance::Tables {
+        &self.tables
+    }
+
+    /// Sets the node's own labels (from `--label`), which `locality` prefers.
+    pub fn set_node_labels(&self, labels: std::collections::BTreeMap<String, String>) {
+        *self
+            .node_labels
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(labels);
+    }
+
+    /// The node's labels, if set.
+    pub fn node_labels(&self) -> Option<std::collections::BTreeMap<String, String>> {
+        self.node_labels
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Stops every health checker; later syncs still reconcile endpoints but start no checker.

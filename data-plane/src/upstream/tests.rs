@@ -86,7 +86,7 @@ impl Probe for Scripted {
             if fail {
                 Err(CheckFailure::Status(500))
             } else {
-                Ok(())
+                Ok(None)
             }
         })
     }
@@ -432,6 +432,16 @@ fn in_flight_guards_and_proxy_hooks_are_counted() {
 
 // === round robin ===
 
+fn any_request() -> crate::balance::KeyInput<'static> {
+    static EMPTY: std::sync::OnceLock<crate::proxy::ReqHeaders> = std::sync::OnceLock::new();
+    crate::balance::KeyInput {
+        client_ip: std::net::Ipv4Addr::LOCALHOST.into(),
+        headers: EMPTY.get_or_init(|| crate::proxy::ReqHeaders::Map(::http::HeaderMap::new())),
+        query: None,
+        body: None,
+    }
+}
+
 fn mark_down(e: &Endpoint) {
     e.record_check(Err(&CheckFailure::Status(503)), &checks(1, 1, 1));
 }
@@ -445,17 +455,17 @@ fn round_robin_spreads_over_healthy_endpoints() {
         agent("c", "http://c:1"),
     ];
     let set = registry.sync(&agents, &disabled()).unwrap();
-    let target = set.choices(&ids(&["a", "b", "c"]));
+    let target = crate::balance::Balancer::round_robin(set.pool(&ids(&["a", "b", "c"])));
     let mut counts: HashMap<String, usize> = HashMap::new();
     for _ in 0..300 {
-        let e = target.pick().unwrap();
+        let e = target.pick(&any_request()).unwrap();
         *counts.entry(e.agent_id().to_owned()).or_default() += 1;
     }
     assert_eq!(counts.values().copied().collect::<Vec<_>>(), [100; 3]);
 
     mark_down(set.get("b").unwrap());
     let picks: Vec<_> = (0..6)
-        .map(|_| target.pick().unwrap().agent_id().to_owned())
+        .map(|_| target.pick(&any_request()).unwrap().agent_id().to_owned())
         .collect();
     assert!(!picks.iter().any(|p| p == "b"));
     assert_eq!(picks.iter().filter(|p| *p == "a").count(), 3);
@@ -464,11 +474,11 @@ fn round_robin_spreads_over_healthy_endpoints() {
     }
 
     // Unknown ids are skipped; a separate cursor is independent.
-    let other = set.choices(&ids(&["nope", "c"]));
-    assert_eq!(other.pick().unwrap().agent_id(), "c");
+    let other = crate::balance::Balancer::round_robin(set.pool(&ids(&["nope", "c"])));
+    assert_eq!(other.pick(&any_request()).unwrap().agent_id(), "c");
     mark_down(set.get("c").unwrap());
     assert!(
-        other.pick().is_none(),
+        other.pick(&any_request()).is_none(),
         "a single endpoint is picked only while healthy"
     );
 }
@@ -484,10 +494,13 @@ fn pick_is_none_when_nothing_is_healthy() {
         .unwrap();
     mark_down(set.get("a").unwrap());
     mark_down(set.get("b").unwrap());
-    assert!(set.choices(&ids(&["a", "b"])).pick().is_none());
-    assert!(set.choices(&[]).pick().is_none());
-    assert!(set.choices(&ids(&["ghost"])).pick().is_none());
-    assert!(AgentSet::default().choices(&ids(&["a"])).pick().is_none());
+    let rr = |set: &AgentSet, list: &[&str]| {
+        crate::balance::Balancer::round_robin(set.pool(&ids(list))).pick(&any_request())
+    };
+    assert!(rr(&set, &["a", "b"]).is_none());
+    assert!(rr(&set, &[]).is_none());
+    assert!(rr(&set, &["ghost"]).is_none());
+    assert!(rr(&AgentSet::default(), &["a"]).is_none());
 }
 
 mod real_server;

@@ -185,3 +185,32 @@ async fn a_removed_endpoint_is_no_longer_checked() {
     .await;
     assert_eq!(removed.hits(), before);
 }
+
+#[tokio::test]
+async fn a_health_checks_json_body_carries_the_agents_load() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        for body in [r#"{"status": "ok", "cpu": 0.7, "memory": 0.2}"#, "ok"] {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 1024];
+            let _ = sock.read(&mut buf).await.unwrap();
+            let ctype = if body.starts_with('{') {
+                "application/json"
+            } else {
+                "text/plain"
+            };
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: {ctype}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            sock.write_all(reply.as_bytes()).await.unwrap();
+        }
+    });
+    let uri: ::http::Uri = format!("http://{addr}/health").parse().unwrap();
+    let report = HttpProbe::new().probe(uri.clone()).await.unwrap().unwrap();
+    assert_eq!((report.cpu, report.memory), (Some(0.7), Some(0.2)));
+    // A body that is not JSON passes the check without a report.
+    assert_eq!(HttpProbe::new().probe(uri).await.unwrap(), None);
+    server.await.unwrap();
+}
