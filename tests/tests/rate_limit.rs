@@ -95,7 +95,11 @@ fn a_local_burst_passes_then_429_with_its_fields_then_the_bucket_refills() {
     }
     let refused = dp.get("/api/x");
     assert_429(&refused);
-    assert_eq!(agent.requests(), 3, "a refused request never reaches the agent");
+    assert_eq!(
+        agent.requests(),
+        3,
+        "a refused request never reaches the agent"
+    );
 
     // A refused upload is answered before its body is read: the body is never sent here.
     let mut s = TcpStream::connect(dp.url().trim_start_matches("http://")).unwrap();
@@ -111,8 +115,15 @@ fn a_local_burst_passes_then_429_with_its_fields_then_the_bucket_refills() {
     wait_until("the bucket refills", Duration::from_secs(3), || {
         dp.get("/api/x").status == 200
     });
-    assert!(start.elapsed() >= Duration::from_millis(300), "refilled too early");
-    assert_eq!(dp.get("/api/x").status, 429, "one request refilled, not more");
+    assert!(
+        start.elapsed() >= Duration::from_millis(300),
+        "refilled too early"
+    );
+    assert_eq!(
+        dp.get("/api/x").status,
+        429,
+        "one request refilled, not more"
+    );
 
     let metrics = dp.metrics();
     for line in [
@@ -142,9 +153,16 @@ fn api_keys_have_their_own_buckets_and_forwarded_for_is_believed_only_from_trust
     let b = [("Authorization", "Bearer key-b")];
     assert_eq!(dp.request("GET", "/x", &a, b"").status, 200);
     assert_429(&dp.request("GET", "/x", &a, b""));
-    assert_eq!(dp.request("GET", "/x", &b, b"").status, 200, "team-b has its own bucket");
+    assert_eq!(
+        dp.request("GET", "/x", &b, b"").status,
+        200,
+        "team-b has its own bucket"
+    );
     let from = |ip: &'static str| [("X-Forwarded-For", ip)];
-    assert_eq!(dp.request("GET", "/x", &from("203.0.113.1"), b"").status, 200);
+    assert_eq!(
+        dp.request("GET", "/x", &from("203.0.113.1"), b"").status,
+        200
+    );
     assert_429(&dp.request("GET", "/x", &from("203.0.113.1"), b""));
     assert_eq!(
         dp.request("GET", "/x", &from("203.0.113.2"), b"").status,
@@ -220,8 +238,13 @@ fn with_redis_killed_no_request_fails_the_local_fallback_applies_and_redis_back_
         json!({}),
     );
     let (dp, _d) = serve_with_redis(config, &redis);
-    wait_until("the node decides in Redis", WAIT, || redis_state(&dp) == "global");
-    assert_eq!(dp.request("GET", "/x", &[("x-user", "u1")], b"").status, 200);
+    wait_until("the node decides in Redis", WAIT, || {
+        redis_state(&dp) == "global"
+    });
+    assert_eq!(
+        dp.request("GET", "/x", &[("x-user", "u1")], b"").status,
+        200
+    );
 
     redis.kill();
     // Requests never fail for it: each is decided, locally now.
@@ -241,7 +264,10 @@ fn with_redis_killed_no_request_fails_the_local_fallback_applies_and_redis_back_
             .contains("deciding locally"),
         "{h}"
     );
-    assert!(h["rateLimit"]["redis"]["fallbacks"].as_u64().unwrap() > 0, "{h}");
+    assert!(
+        h["rateLimit"]["redis"]["fallbacks"].as_u64().unwrap() > 0,
+        "{h}"
+    );
     // The local fallback limits: a fresh client gets its burst, then 429.
     let fresh = [("x-user", "fresh")];
     for _ in 0..3 {
@@ -250,7 +276,8 @@ fn with_redis_killed_no_request_fails_the_local_fallback_applies_and_redis_back_
     assert_429(&dp.request("GET", "/x", &fresh, b""));
     let m = dp.metrics();
     assert!(
-        m.contains("gateway_rate_limit_redis_fallbacks_total") && !m.contains("gateway_rate_limit_redis_fallbacks_total 0\n"),
+        m.contains("gateway_rate_limit_redis_fallbacks_total")
+            && !m.contains("gateway_rate_limit_redis_fallbacks_total 0\n"),
         "{m}"
     );
 
@@ -258,9 +285,14 @@ fn with_redis_killed_no_request_fails_the_local_fallback_applies_and_redis_back_
     wait_until("the node decides in Redis again", WAIT, || {
         redis_state(&dp) == "global"
     });
-    assert_eq!(dp.request("GET", "/x", &[("x-user", "after")], b"").status, 200);
     assert_eq!(
-        redis.command(&["EXISTS", "openclaw:ratelimit:gateway:r:h:after"]).unwrap(),
+        dp.request("GET", "/x", &[("x-user", "after")], b"").status,
+        200
+    );
+    assert_eq!(
+        redis
+            .command(&["EXISTS", "openclaw:ratelimit:gateway:r:h:after"])
+            .unwrap(),
         ":1",
         "the bucket lives in Redis again"
     );
@@ -291,7 +323,12 @@ fn max_concurrent_counts_open_sse_streams() {
     }
     let third = dp.get("/v1/stream");
     assert_429(&third);
-    assert!(third.json()["error"].as_str().unwrap().contains("concurrent"));
+    assert!(
+        third.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("concurrent")
+    );
     drop(streams.pop());
     wait_until("a closed stream frees its place", WAIT, || {
         dp.get("/plain").status == 200
