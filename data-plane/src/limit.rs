@@ -24,7 +24,6 @@ pub(crate) use concurrent::Permit;
 pub(crate) use gcra::Decision;
 pub(crate) use headers::write as write_headers;
 pub(crate) use key::KeyKind;
-pub(crate) use plan::GATEWAY;
 pub use plan::{LimitState, Plan};
 pub use redis::RedisError;
 pub(crate) use scope::{Checked, Scope};

@@ -291,7 +291,7 @@ fn with_redis_killed_no_request_fails_the_local_fallback_applies_and_redis_back_
     );
     assert_eq!(
         redis
-            .command(&["EXISTS", "openclaw:ratelimit:gateway:r:h:after"])
+            .command(&["EXISTS", "openclaw:ratelimit:g:r:h:after"])
             .unwrap(),
         ":1",
         "the bucket lives in Redis again"

@@ -107,16 +107,17 @@ impl LimitState {
     /// Must run inside a tokio runtime when a limit is global.
     pub fn plan(&self, g: &Gateway, node_id: &str) -> Result<Plan, RedisError> {
         let http = &g.http.rate_limit;
-        let mut wanted: Vec<(String, &RateLimit)> = Vec::new();
+        // (kept under, label, settings): a rule may be called `gateway` too.
+        let mut wanted: Vec<(String, &str, &RateLimit)> = Vec::new();
         if http.enabled {
-            wanted.push((GATEWAY.to_string(), http));
+            wanted.push(("g".to_string(), GATEWAY, http));
         }
         for r in &g.routing.rules {
             if let Some(l) = r.rate_limit.as_ref().filter(|l| l.enabled) {
-                wanted.push((r.name.clone(), l));
+                wanted.push((format!("r:{}", r.name), &r.name, l));
             }
         }
-        let global = if wanted.iter().any(|(_, l)| l.is_global()) {
+        let global = if wanted.iter().any(|(_, _, l)| l.is_global()) {
             Some(self.redis(redis_settings(g), node_id)?)
         } else {
             None
@@ -130,9 +131,9 @@ impl LimitState {
             ..Plan::default()
         };
         let mut next = FxHashMap::default();
-        for (name, settings) in wanted {
+        for (id, name, settings) in wanted {
             let global = global.clone().filter(|_| settings.is_global());
-            let scope = match kept.get(&name) {
+            let scope = match kept.get(&id) {
                 Some(s)
                     if s.settings == *settings
                         && s.global.as_ref().map(Arc::as_ptr)
@@ -140,14 +141,19 @@ impl LimitState {
                 {
                     Arc::clone(s)
                 }
-                _ => Arc::new(Scope::new(name.clone(), settings.clone(), global)),
+                _ => Arc::new(Scope::new(
+                    name.to_string(),
+                    id.clone(),
+                    settings.clone(),
+                    global,
+                )),
             };
-            if name == GATEWAY && settings == http {
+            if id == "g" {
                 plan.gateway = Some(Arc::clone(&scope));
             } else {
-                plan.rules.insert(name.clone().into(), Arc::clone(&scope));
+                plan.rules.insert(name.into(), Arc::clone(&scope));
             }
-            next.insert(name, scope);
+            next.insert(id, scope);
         }
         *kept = next;
         if plan.global.is_none()

@@ -19,6 +19,8 @@ const MAX_KEYS: usize = 100_000;
 pub(crate) struct Scope {
     /// `gateway` or the rule's name (the `rule` label).
     pub(crate) name: String,
+    /// `g` for the gateway-wide limit, `r:<rule>` for a rule's: its buckets' prefix in Redis.
+    id: String,
     /// The settings it was built from.
     pub(crate) settings: RateLimit,
     /// What a client is.
@@ -45,11 +47,18 @@ pub(crate) enum Checked {
 // === impl Scope ===
 
 impl Scope {
-    /// The limit `settings` named `name`, in Redis through `global` when its mode is global.
-    pub(crate) fn new(name: String, settings: RateLimit, global: Option<Arc<Global>>) -> Self {
+    /// The limit `settings` named `name` (and `id`), in Redis through `global` when its mode is
+    /// global.
+    pub(crate) fn new(
+        name: String,
+        id: String,
+        settings: RateLimit,
+        global: Option<Arc<Global>>,
+    ) -> Self {
         let global = global.filter(|_| settings.mode == RateLimitMode::Global);
         Self {
             name,
+            id,
             kind: KeyKind::parse(&settings.key),
             requests: Gcra::per_minute(
                 u64::from(settings.requests_per_minute),
@@ -145,7 +154,7 @@ impl Scope {
         cost: u64,
     ) -> Decision {
         if let Some(global) = &self.global {
-            let redis_key = format!("openclaw:ratelimit:{}:{tag}:{key}", self.name);
+            let redis_key = format!("openclaw:ratelimit:{}:{tag}:{key}", self.id);
             if let Some(d) = global.check(&redis_key, g, cost).await {
                 return d;
             }
@@ -169,6 +178,7 @@ mod tests {
     async fn requests_bytes_and_concurrency_are_each_limited() {
         let s = Scope::new(
             "gateway".into(),
+            "g".into(),
             limit(
                 serde_json::json!({"enabled": true, "requestsPerMinute": 60, "burst": 2,
                 "maxConcurrent": 1, "bodyBytesPerMinute": "1KiB"}),

@@ -10,7 +10,7 @@ use super::handler::Conn;
 use super::req_body::{ReqBody, peek};
 use super::req_headers::ReqHeaders;
 use crate::compiled::Compiled;
-use crate::limit::{Checked, Decision, GATEWAY, Permit, Scope, write_headers};
+use crate::limit::{Checked, Decision, Permit, Scope, write_headers};
 use crate::routing::CompiledRule;
 
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
@@ -141,7 +141,7 @@ async fn check(
                 "bytes" => "rejected:bytes",
                 _ => "rejected:requests",
             };
-            let limit = if scope.name == GATEWAY {
+            let limit = if std::ptr::eq(scope, gateway_scope(t)) {
                 "gateway".to_string()
             } else {
                 format!("rule {}", scope.name)
@@ -149,6 +149,14 @@ async fn check(
             Err(ProxyError::RateLimited(limit, why))
         }
     }
+}
+
+/// The gateway-wide limit's address (null without one), to tell it from a rule named `gateway`.
+fn gateway_scope(t: &Compiled) -> *const Scope {
+    t.rate_limits
+        .gateway
+        .as_ref()
+        .map_or(std::ptr::null(), std::sync::Arc::as_ptr)
 }
 
 /// The request body's size: its `Content-Length`; a body without one (chunked) is read up to the
