@@ -22,7 +22,8 @@ pub use auth::{ApiKey, Auth};
 pub use cache::{Cache, CacheControl, CacheKind, CacheLayer};
 pub use control_plane::{ControlPlane, ControlPlaneTls};
 pub use http::{
-    Cors, Http, Limits, RateLimit, TLS12_CIPHERS, TLS13_CIPHERS, Timeouts, Tls, TlsVersion,
+    Cors, Http, Limits, RateLimit, RateLimitMode, RateLimitRedis, TLS12_CIPHERS, TLS13_CIPHERS,
+    Timeouts, Tls, TlsVersion,
 };
 pub use load_balancing::{
     Adaptive, AdaptiveMetric, CircuitBreaker, HashOn, LoadBalancing, Locality, PeakEwma,
@@ -97,5 +98,6 @@ impl Gateway {
         self.monitoring.validate(&at.key("monitoring"), c);
         self.control_plane.validate(&at.key("controlPlane"), c);
         self.auth.validate(&at.key("auth"), c);
+        http::validate_global_limits(self, c);
     }
 }

@@ -31,6 +31,9 @@ pub enum ApplyError {
     /// The agents cannot be registered.
     #[error("{0}")]
     Agents(#[from] crate::upstream::UpstreamError),
+    /// A rate limit cannot be set up (an unusable Redis endpoint).
+    #[error("{0}")]
+    RateLimit(#[from] crate::limit::RedisError),
     /// Semantic matching cannot be set up (a model that does not load, say).
     #[error("{path}: {source}")]
     Semantic {
@@ -82,6 +85,8 @@ pub struct Compiled {
     pub semantic: Option<SemanticIndex>,
     /// `http.cors` ready for requests; `None` when CORS is off.
     pub cors: Option<CorsPolicy>,
+    /// The rate limits in force (set by the node when it applies the table; empty when built alone).
+    pub rate_limits: crate::limit::Plan,
 }
 
 // === impl Compiled ===
@@ -211,6 +216,7 @@ impl Compiled {
             api_keys,
             tls,
             semantic,
+            rate_limits: crate::limit::Plan::default(),
         })
     }
 

@@ -14,6 +14,7 @@ mod boot;
 pub mod compiled;
 pub mod discovery;
 pub mod explain;
+pub mod limit;
 mod logging;
 mod managed;
 pub mod metrics;

@@ -32,6 +32,7 @@ pub const ERROR_KINDS: &[&str] = &[
     "cors_refused",
     "overloaded",
     "request_timeout",
+    "rate_limited",
     CLIENT_CLOSED,
 ];
 

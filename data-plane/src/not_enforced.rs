@@ -8,9 +8,6 @@ pub(crate) fn not_enforced(g: &Gateway) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let mut push = |s: &str| out.push(format!("gateway.{s}"));
     // The listener's hardening settings (timeouts, limits, load shedding) come with the listener work.
-    if g.http.rate_limit.enabled {
-        push("http.rateLimit");
-    }
     if g.performance.event_loop == EventLoop::IoUring {
         push("performance.eventLoop");
     }
@@ -25,10 +22,6 @@ pub(crate) fn not_enforced(g: &Gateway) -> Vec<String> {
     }
     for (i, r) in g.routing.rules.iter().enumerate() {
         for (set, key) in [
-            (
-                r.rate_limit.as_ref().is_some_and(|l| l.enabled),
-                "rateLimit",
-            ),
             (r.retry.is_some(), "retry"),
             (r.cache, "cache"),
         ] {

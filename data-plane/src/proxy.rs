@@ -3,7 +3,8 @@
 //!
 //! Stages run in this order, each in its own file: [`server`] (connections, drain) → `endpoints`
 //! (`/health`, `/ready`, `/metrics`) → `handler`, which composes `concurrency` (load shedding) →
-//! `limits` (head size, body size) → `cors` (preflights, allow-origin) → route → auth → agent
+//! `limits` (head size, body size) → `cors` (preflights, allow-origin) → `rate_limit` (gateway-wide)
+//! → route → auth → `rate_limit` (the rule's) → agent
 //! override → pick → forward → access log and metrics, with `body`, `headers` and `client` as the
 //! pieces it uses, and `error` the one place a failure becomes a response.
 
@@ -24,6 +25,7 @@ mod headers;
 mod limits;
 mod pick;
 mod prefixed;
+mod rate_limit;
 mod raw_fields;
 mod req_body;
 mod req_headers;

@@ -11,6 +11,7 @@ use tokio::sync::watch;
 
 use crate::compiled::{ApplyError, Compiled};
 use crate::discovery::ClientStatus;
+use crate::limit::LimitState;
 use crate::logging::LogHandle;
 use crate::metrics::Metrics;
 use crate::proxy::UpstreamClient;
@@ -63,6 +64,10 @@ pub struct Shared {
     pub tls: Option<Arc<CertReloader>>,
     /// Loaded semantic models and built indexes, re-used across swaps.
     pub models: ModelStore,
+    /// Rate-limit buckets and the Redis connection, kept across swaps.
+    pub limits: LimitState,
+    /// This process's id among the nodes sharing global rate limits.
+    limit_node_id: String,
     report: Mutex<Report>,
 }
 
@@ -104,6 +109,8 @@ impl Shared {
             in_flight: crate::proxy::InFlightLimit::new(),
             tls,
             models,
+            limits: LimitState::default(),
+            limit_node_id: format!("{:016x}", rand::random::<u64>()),
             report: Mutex::new(Report::default()),
         })
     }
@@ -113,13 +120,14 @@ impl Shared {
     /// Returns the settings that need a restart to take effect.
     pub fn apply(&self, layered: &Layered, version: u64) -> Result<Vec<String>, ApplyError> {
         let env = |name: &str| std::env::var(name).ok();
-        let compiled = Compiled::build(
+        let mut compiled = Compiled::build(
             &layered.effective,
             version,
             &self.registry,
             &env,
             &self.models,
         )?;
+        compiled.rate_limits = self.limits.plan(&compiled.gateway, &self.limit_node_id)?;
         let g = &compiled.gateway;
         let mut restart = Vec::new();
         if g.http.listen != self.boot.listen {
@@ -219,6 +227,9 @@ impl Shared {
             .map_or(Value::Null, |i| {
                 serde_json::json!({"encoder": i.status(), "warning": i.warning(), "complete": i.is_complete()})
             });
+        v["rateLimit"] = table
+            .as_ref()
+            .map_or(Value::Null, |t| t.rate_limits.health());
         v["tls"] = self
             .tls
             .as_ref()

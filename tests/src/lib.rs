@@ -1,5 +1,5 @@
 //! The end-to-end sandbox: finds (and if needed builds) the real binaries, binds free loopback ports,
-//! starts processes and stops exactly the ones it started.
+//! starts processes (ours, test agents, a real `redis-server`) and stops exactly the ones it started.
 
 mod agent;
 mod binaries;
@@ -10,6 +10,7 @@ mod embeddings;
 mod grpc_agent;
 mod node;
 mod process;
+mod redis;
 
 pub use agent::{AgentOptions, Recorded, TestAgent};
 pub use binaries::bin;
@@ -20,3 +21,4 @@ pub use embeddings::EmbeddingServer;
 pub use grpc_agent::GrpcAgent;
 pub use node::{RawNode, holdings};
 pub use process::{Child, free_port, wait_for_port, wait_until};
+pub use redis::RedisServer;

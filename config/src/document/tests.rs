@@ -73,3 +73,45 @@ fn removed_array_elements_keep_original_indices() {
         ]
     );
 }
+
+#[test]
+fn rate_limit_settings_are_checked_by_path() {
+    let doc = json!({"gateway": {
+        "http": {"rateLimit": {"enabled": true, "mode": "global", "key": "cookie:x",
+            "maxConcurrent": 0, "trustedProxies": ["10.0.0.0/33", "nope"], "bodyBytesPerMinute": "0B"}},
+        "agents": {"discovery": {"static": [{"id": "a", "endpoint": "http://127.0.0.1:1"}]}},
+        "routing": {"rules": [{"name": "r", "match": {"type": "default"}, "target": "a",
+            "rateLimit": {"enabled": true, "mode": "global", "trustedProxies": ["10.0.0.1"]}}]}
+    }});
+    let err = validate(&doc).unwrap_err().to_string();
+    for needle in [
+        "gateway.http.rateLimit.key: must be",
+        "gateway.http.rateLimit.maxConcurrent: must be greater than 0",
+        "gateway.http.rateLimit.bodyBytesPerMinute: must be greater than 0",
+        "gateway.http.rateLimit.trustedProxies[0]: must be an IP address or a CIDR",
+        "gateway.http.rateLimit.trustedProxies[1]",
+        "gateway.http.rateLimit.mode: is global, but there is no Redis",
+        "gateway.routing.rules[0].rateLimit.mode: is global, but there is no Redis",
+        "gateway.routing.rules[0].rateLimit.trustedProxies: is read from gateway.http.rateLimit",
+    ] {
+        assert!(err.contains(needle), "{needle} not in {err}");
+    }
+}
+
+#[test]
+fn a_global_limit_may_use_the_cache_redis_layer() {
+    let doc = json!({"gateway": {
+        "http": {"rateLimit": {"enabled": true, "mode": "global", "key": "body:user", "trustedProxies": ["::1", "10.0.0.0/8"]}},
+        "cache": {"layers": [{"name": "l2", "type": "redis", "endpoint": "redis://127.0.0.1:6379"}]}
+    }});
+    let g = validate(&doc).unwrap().gateway;
+    assert!(g.http.rate_limit.is_global());
+    assert!(g.http.rate_limit.headers);
+    let unknown = json!({"gateway": {"http": {"rateLimit": {"tokensPerMinute": 1}}}});
+    assert!(
+        validate(&unknown)
+            .unwrap_err()
+            .to_string()
+            .contains("tokensPerMinute")
+    );
+}

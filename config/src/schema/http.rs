@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::checks::{is_header_name, is_http_method, is_socket_addr};
+use crate::checks::{is_header_name, is_http_method, is_socket_addr, is_url};
 use crate::problem::Check;
 use crate::{ByteSize, Duration, Path};
 
@@ -65,7 +65,8 @@ pub struct Cors {
     pub allowed_headers: Vec<String>,
 }
 
-/// A token-bucket rate limit; the same shape serves `http.rateLimit` and a rule's `rateLimit`.
+/// A token-bucket rate limit; the same shape serves `http.rateLimit` and a rule's `rateLimit`
+/// (`redis` and `trustedProxies` are read from `http.rateLimit` only).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct RateLimit {
@@ -75,6 +76,55 @@ pub struct RateLimit {
     pub requests_per_minute: u32,
     /// Requests allowed at once above the sustained rate; default 100.
     pub burst: u32,
+    /// `local` (per node, in memory; the default) or `global` (one limit across every data plane,
+    /// kept in Redis).
+    pub mode: RateLimitMode,
+    /// What a client is: `client` (the default: the API key id when the request authenticated,
+    /// else the client IP), `ip`, `header:<name>` or `body:<field>` (a JSON body field such as
+    /// `user` or `session_id`).
+    pub key: String,
+    /// Requests of one client in flight at once (an open SSE stream counts until it ends); none by
+    /// default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_concurrent: Option<u32>,
+    /// Request body bytes one client may send per minute (a cheap stand-in for tokens); none by
+    /// default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body_bytes_per_minute: Option<ByteSize>,
+    /// Send `RateLimit-Limit`/`-Remaining`/`-Reset` on allowed responses too (429s always carry
+    /// them); default true.
+    pub headers: bool,
+    /// Proxies (IPs or CIDRs) whose `X-Forwarded-For` names the client; none by default.
+    pub trusted_proxies: Vec<String>,
+    /// The Redis of `global` mode; without it, the `redis` layer of `cache.layers`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis: Option<RateLimitRedis>,
+}
+
+/// Where a rate limit counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RateLimitMode {
+    /// In this node's memory.
+    #[default]
+    Local,
+    /// In Redis, shared by every data plane.
+    Global,
+}
+
+/// The Redis server of global rate limiting.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct RateLimitRedis {
+    /// `redis://host:port` or `rediss://` (TLS) URL (required).
+    pub endpoint: String,
+    /// Password, usually `${REDIS_PASSWORD}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    /// Database index; default 0.
+    pub db: u32,
+    /// Bound on each Redis call, past which the node falls back to its local limit; default 50ms.
+    pub timeout: Duration,
 }
 
 /// Timeouts of client connections.
@@ -243,6 +293,13 @@ impl Default for RateLimit {
             enabled: false,
             requests_per_minute: 600,
             burst: 100,
+            mode: RateLimitMode::Local,
+            key: "client".into(),
+            max_concurrent: None,
+            body_bytes_per_minute: None,
+            headers: true,
+            trusted_proxies: Vec::new(),
+            redis: None,
         }
     }
 }
@@ -258,6 +315,129 @@ impl RateLimit {
         }
         if self.burst == 0 {
             c.fail(&at.key("burst"), "must be greater than 0", &self.burst);
+        }
+        let key_ok = match self.key.split_once(':') {
+            None => matches!(self.key.as_str(), "client" | "ip"),
+            Some(("header", name)) => is_header_name(name),
+            Some(("body", field)) => !field.trim().is_empty(),
+            Some(_) => false,
+        };
+        if !key_ok {
+            c.fail(
+                &at.key("key"),
+                "must be \"client\", \"ip\", \"header:<name>\" or \"body:<field>\"",
+                &self.key,
+            );
+        }
+        if self.max_concurrent == Some(0) {
+            c.fail(&at.key("maxConcurrent"), "must be greater than 0", &0);
+        }
+        if let Some(b) = self.body_bytes_per_minute
+            && b.bytes() == 0
+        {
+            c.fail(&at.key("bodyBytesPerMinute"), "must be greater than 0", &b);
+        }
+        for (i, p) in self.trusted_proxies.iter().enumerate() {
+            if !is_ip_or_cidr(p) {
+                c.fail(
+                    &at.key("trustedProxies").index(i),
+                    "must be an IP address or a CIDR block such as \"10.0.0.0/8\"",
+                    p,
+                );
+            }
+        }
+        if let Some(r) = &self.redis {
+            let at = at.key("redis");
+            if !is_url(&r.endpoint, &["redis", "rediss"]) {
+                c.fail(
+                    &at.key("endpoint"),
+                    "must be a redis:// or rediss:// URL",
+                    &crate::secrets::redact_url(&r.endpoint),
+                );
+            }
+            c.range(&at.key("db"), r.db, 0, 15);
+            if r.timeout.get().is_zero() {
+                c.fail(&at.key("timeout"), "must be greater than 0", &r.timeout);
+            }
+        }
+    }
+
+    /// Checks what a rule's limit may not set, and that a global limit has a Redis to reach.
+    pub(crate) fn validate_in_rule(&self, at: &Path, c: &mut Check) {
+        if self.redis.is_some() {
+            c.missing(
+                &at.key("redis"),
+                "is read from gateway.http.rateLimit.redis only",
+            );
+        }
+        if !self.trusted_proxies.is_empty() {
+            c.missing(
+                &at.key("trustedProxies"),
+                "is read from gateway.http.rateLimit.trustedProxies only",
+            );
+        }
+    }
+
+    /// True when the limit counts in Redis.
+    pub fn is_global(&self) -> bool {
+        self.enabled && self.mode == RateLimitMode::Global
+    }
+}
+
+/// Checks that every enabled global limit (`http` at `at`, and each rule's) has a Redis to reach:
+/// `http.rateLimit.redis`, else a `redis` layer of `cache.layers`.
+pub(crate) fn validate_global_limits(g: &crate::Gateway, c: &mut Check) {
+    let has_redis = g.http.rate_limit.redis.is_some()
+        || g.cache
+            .layers
+            .iter()
+            .any(|l| l.kind == Some(crate::CacheKind::Redis));
+    if has_redis {
+        return;
+    }
+    let at = Path::gateway();
+    let problem = "is global, but there is no Redis: set gateway.http.rateLimit.redis or add a redis layer to gateway.cache.layers";
+    if g.http.rate_limit.is_global() {
+        c.fail(
+            &at.key("http").key("rateLimit").key("mode"),
+            problem,
+            "global",
+        );
+    }
+    for (i, r) in g.routing.rules.iter().enumerate() {
+        if r.rate_limit.as_ref().is_some_and(RateLimit::is_global) {
+            let p = at
+                .key("routing")
+                .key("rules")
+                .index(i)
+                .key("rateLimit")
+                .key("mode");
+            c.fail(&p, problem, "global");
+        }
+    }
+}
+
+/// `10.0.0.1`, `::1`, `10.0.0.0/8` or `fd00::/8`.
+fn is_ip_or_cidr(s: &str) -> bool {
+    match s.split_once('/') {
+        None => s.parse::<std::net::IpAddr>().is_ok(),
+        Some((ip, bits)) => match (ip.parse::<std::net::IpAddr>(), bits.parse::<u8>()) {
+            (Ok(std::net::IpAddr::V4(_)), Ok(b)) => b <= 32,
+            (Ok(std::net::IpAddr::V6(_)), Ok(b)) => b <= 128,
+            _ => false,
+        },
+    }
+}
+
+// === impl RateLimitRedis ===
+
+impl Default for RateLimitRedis {
+    fn default() -> Self {
+        Self {
+            endpoint: String::new(),
+            password: None,
+            db: 0,
+            timeout: Duration::millis(50),
         }
     }
 }

@@ -198,6 +198,7 @@ impl Rule {
         }
         if let Some(rl) = &self.rate_limit {
             rl.validate(&at.key("rateLimit"), c);
+            rl.validate_in_rule(&at.key("rateLimit"), c);
         }
         if let Some(r) = &self.retry {
             c.range(&at.key("retry").key("attempts"), r.attempts, 1, 10);

@@ -56,11 +56,11 @@ pub(crate) fn answer<B>(
         ));
     }
     if metrics_on && path == metrics_path {
-        return Some(respond(
-            StatusCode::OK,
-            "text/plain; version=0.0.4",
-            shared.metrics.render(0.0),
-        ));
+        let mut text = shared.metrics.render(0.0);
+        if let Some(t) = table {
+            t.rate_limits.render(&mut text);
+        }
+        return Some(respond(StatusCode::OK, "text/plain; version=0.0.4", text));
     }
     None
 }

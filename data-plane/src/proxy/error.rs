@@ -48,6 +48,10 @@ pub(crate) enum ProxyError {
     /// The request head is not valid HTTP/1.1.
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// A rate limit (`gateway` or `rule <name>`) refused the request: too many `requests`, body
+    /// `bytes` or `concurrent` requests.
+    #[error("rate limit of {0} exceeded ({1}), retry later")]
+    RateLimited(String, &'static str),
     /// `performance.maxConcurrentRequests` requests are in flight already.
     #[error("too many requests in flight, retry later")]
     Overloaded,
@@ -70,6 +74,7 @@ impl ProxyError {
             Self::HeadersTooLarge(_) => "headers_too_large",
             Self::CorsRefused => "cors_refused",
             Self::Overloaded => "overloaded",
+            Self::RateLimited(..) => "rate_limited",
             Self::RequestTimeout(_) => "request_timeout",
         }
     }
@@ -90,6 +95,7 @@ impl ProxyError {
             Self::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::CorsRefused => StatusCode::FORBIDDEN,
             Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            Self::RateLimited(..) => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -143,6 +149,11 @@ mod tests {
             (ProxyError::HeadersTooLarge(10), 431, "headers_too_large"),
             (ProxyError::CorsRefused, 403, "cors_refused"),
             (ProxyError::Overloaded, 503, "overloaded"),
+            (
+                ProxyError::RateLimited("gateway".into(), "requests"),
+                429,
+                "rate_limited",
+            ),
             (
                 ProxyError::RequestTimeout(std::time::Duration::from_secs(1)),
                 408,

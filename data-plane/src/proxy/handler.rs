@@ -19,6 +19,7 @@ use super::error::ProxyError;
 use super::headers;
 use super::limits;
 use super::pick;
+use super::rate_limit::{self, Limited};
 use super::raw_fields::{Answer, RawFields};
 use super::req_body::{ReqBody, into_body, peek};
 use super::req_headers::{RawHead, ReqHeaders};
@@ -106,6 +107,7 @@ where
             uri: req.uri().clone(),
             route: NO_ROUTE,
             said: false,
+            limit: Limited::default(),
         };
         let mut allow_origin = None;
         // Written so that nothing is kept across the wait but the proxy's future: a value matched
@@ -135,6 +137,7 @@ where
                 e.into_response(rid)
             }
         };
+        record.limit.annotate(resp.headers_mut());
         let mut fields = outcome.fields;
         // Errors too: a browser reads the gateway's JSON error only with the allow-origin header.
         if let Some(v) = allow_origin {
@@ -165,6 +168,8 @@ struct Record<'a> {
     /// The matched rule's name, once routed.
     route: &'a str,
     said: bool,
+    /// What the rate limits said.
+    limit: Limited,
 }
 
 // === impl Record ===
@@ -185,6 +190,7 @@ impl Record<'_> {
             agent,
             request_id = self.request_id.to_str().unwrap_or(""),
             client = %self.peer,
+            rate_limit = self.limit.said,
         );
     }
 }
@@ -283,6 +289,9 @@ fn proxy<'t>(
         );
         let (shared, rid) = (record.shared, &record.request_id);
         let mut body = ReqBody::Untouched(admitted.body);
+        if let Err(e) = rate_limit::gateway(t, conn, headers, &mut body, &mut record.limit).await {
+            return fail(NO_ROUTE, None, e);
+        }
         let info = RequestInfo {
             method: &parts.method,
             path: parts.uri.path(),
@@ -310,6 +319,10 @@ fn proxy<'t>(
         record.route = &rule.name;
         if rule.requires_auth && !authorized(t, headers) {
             return fail(&rule.name, None, ProxyError::Unauthorized);
+        }
+        if let Err(e) = rate_limit::rule(t, rule, conn, headers, &mut body, &mut record.limit).await
+        {
+            return fail(&rule.name, None, e);
         }
         let chosen = match choose(t, rule, conn, parts, headers, &mut body).await {
             Ok(c) => c,
@@ -445,7 +458,13 @@ fn proxy<'t>(
                             rule.route_header.as_ref(),
                         );
                     }
-                    let resp = Response::from_parts(rparts, hold(rbody, (guard, in_flight.take())));
+                    let resp = Response::from_parts(
+                        rparts,
+                        hold(
+                            rbody,
+                            (guard, in_flight.take(), record.limit.take_permits()),
+                        ),
+                    );
                     return Outcome {
                         route: &rule.name,
                         agent: Some(ep),
