@@ -22,6 +22,7 @@ pub use cache::{Cache, CacheControl, CacheKind, CacheLayer};
 pub use control_plane::{ControlPlane, ControlPlaneTls};
 pub use http::{
     Cors, Http, Limits, RateLimit, TLS12_CIPHERS, TLS13_CIPHERS, Timeouts, Tls, TlsVersion,
+    UpgradeProtocol,
 };
 pub use load_balancing::{
     Adaptive, AdaptiveMetric, CircuitBreaker, LoadBalancing, SlowStart, Strategy,

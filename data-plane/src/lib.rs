@@ -12,6 +12,7 @@ mod boot;
 pub mod compiled;
 pub mod discovery;
 pub mod explain;
+pub mod http1;
 mod logging;
 mod managed;
 pub mod metrics;

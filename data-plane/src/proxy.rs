@@ -16,8 +16,6 @@ mod concurrency;
 mod cors;
 mod endpoints;
 mod error;
-mod framing;
-mod h1_head;
 mod h1_server;
 mod handler;
 mod headers;

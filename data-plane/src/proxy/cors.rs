@@ -152,7 +152,7 @@ pub(crate) fn mark(h: &mut HeaderMap, allow_origin: HeaderValue) {
 /// True for a `Vary` value that already covers the origin (`*` or `Origin`); one that is not
 /// visible ASCII is not read.
 pub(crate) fn covers_origin(value: &[u8]) -> bool {
-    super::h1_head::visible(value)
+    crate::http1::head::visible(value)
         && value.split(|&b| b == b',').any(|t| {
             let t = t.trim_ascii();
             t == b"*" || t.eq_ignore_ascii_case(b"origin")

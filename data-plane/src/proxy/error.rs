@@ -48,6 +48,9 @@ pub(crate) enum ProxyError {
     /// The request head is not valid HTTP/1.1.
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// A method the gateway does not serve (`CONNECT`).
+    #[error("method {0} is not allowed")]
+    MethodNotAllowed(http::Method),
     /// `performance.maxConcurrentRequests` requests are in flight already.
     #[error("too many requests in flight, retry later")]
     Overloaded,
@@ -61,7 +64,10 @@ impl ProxyError {
         match self {
             Self::NoRoute(_) => "no_route",
             Self::Unauthorized => "unauthorized",
-            Self::UnknownAgent(_) | Self::BadBody(_) | Self::BadRequest(_) => "bad_request",
+            Self::UnknownAgent(_)
+            | Self::BadBody(_)
+            | Self::BadRequest(_)
+            | Self::MethodNotAllowed(_) => "bad_request",
             Self::NoHealthyEndpoint(_) => "no_healthy_endpoint",
             Self::Connect(_) => "upstream_connect",
             Self::Upstream(..) => "upstream_error",
@@ -85,6 +91,7 @@ impl ProxyError {
             Self::NoHealthyEndpoint(_) | Self::NotReady | Self::Overloaded => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Connect(_) | Self::Upstream(..) => StatusCode::BAD_GATEWAY,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -108,6 +115,12 @@ impl ProxyError {
             HeaderValue::from_static("application/json"),
         );
         h.insert(super::headers::REQUEST_ID, request_id.clone());
+        if matches!(self, Self::MethodNotAllowed(_)) {
+            h.insert(
+                http::header::ALLOW,
+                HeaderValue::from_static("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"),
+            );
+        }
         if matches!(self, Self::Unauthorized) {
             h.insert(
                 http::header::WWW_AUTHENTICATE,
@@ -122,7 +135,10 @@ impl ProxyError {
         }
         if matches!(
             self,
-            Self::PayloadTooLarge(_) | Self::RequestTimeout(_) | Self::BadRequest(_)
+            Self::PayloadTooLarge(_)
+                | Self::RequestTimeout(_)
+                | Self::BadRequest(_)
+                | Self::MethodNotAllowed(_)
         ) {
             // The rest of the body is never read: the connection cannot carry another request.
             h.insert(http::header::CONNECTION, HeaderValue::from_static("close"));

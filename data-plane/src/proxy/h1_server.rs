@@ -12,7 +12,6 @@
 //! and a busy one after its response, which says `Connection: close`.
 
 mod body;
-mod request;
 mod response;
 #[cfg(test)]
 mod tests;
@@ -29,15 +28,16 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot, watch};
 
 pub(crate) use self::body::RequestBody;
-use self::request::{H2_PREFACE, Head, HeadError};
 use self::response::Answering;
 use super::body::{BoxError, Whole};
 use super::error::ProxyError;
-use super::framing::{Decoded, Decoder};
 use super::prefixed::Prefixed;
 use super::raw_fields::Answer;
 use super::req_headers::RawHead;
 use super::wire;
+use crate::http1::framing::DecodeError;
+use crate::http1::framing::{Decoded, Decoder};
+use crate::http1::request::{self, H2_PREFACE, Head, HeadError, Policy};
 
 /// The timeouts and limits of one connection.
 #[derive(Clone, Copy)]
@@ -48,7 +48,14 @@ pub(crate) struct Settings {
     pub(crate) max_head: usize,
     /// `http.limits.maxHeaderSize`, for the 431 message.
     pub(crate) max_header_size: u64,
+    /// What the parsing policy leaves to the config.
+    pub(crate) policy: Policy,
 }
+
+/// A client's chunked body broke its framing: the client's fault (400), never the agent's.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid chunked request body: {0}")]
+pub(crate) struct ClientFraming(#[source] pub(crate) DecodeError);
 
 /// How a connection ended.
 pub(crate) enum Ended<T> {
@@ -109,9 +116,13 @@ where
                         return Ok(Ended::HandOff(Prefixed::new(io, buf.freeze())));
                     }
                 } else if head_ends(&buf, &mut scanned) {
-                    match request::parse(&mut buf) {
+                    match request::parse(&mut buf, settings.policy) {
                         Ok(Some(head)) => break head,
                         Ok(None) => {}
+                        Err(HeadError::MethodNotAllowed(m)) => {
+                            Box::pin(refuse(&mut io, ProxyError::MethodNotAllowed(m))).await;
+                            return Ok(Ended::Closed);
+                        }
                         Err(HeadError::TooManyHeaders) => {
                             // Boxed, like every cold path here: a connection's future is as large
                             // as its largest state, and these (a whole response write, a drain
@@ -174,18 +185,43 @@ where
                 method,
                 uri,
                 version,
-                headers,
+                raw,
+                spans,
                 body: mut decoder,
                 keep_alive,
                 expects_continue,
                 takes_trailers,
                 switches,
+                asterisk,
             } = head;
             if switches {
-                let mut replay = BytesMut::from(headers.into_head());
+                let mut replay = BytesMut::from(raw);
                 replay.extend_from_slice(&buf);
                 return Ok(Ended::HandOff(Prefixed::new(io, replay.freeze())));
             }
+            if asterisk {
+                // `OPTIONS *` asks about the server, not a resource: no route, no agent.
+                let how = Answering {
+                    version,
+                    head_request: false,
+                    takes_trailers: false,
+                    closing: watch.closing() || !keep_alive,
+                };
+                if !Box::pin(response::write(&mut io, server_options(), how, &mut spare)).await? {
+                    return Ok(Ended::Closed);
+                }
+                continue;
+            }
+            if let Err(e) = decoder.check(&buf) {
+                // A chunked body whose broken framing is already in hand never reaches an agent.
+                Box::pin(refuse(
+                    &mut io,
+                    ProxyError::BadRequest(ClientFraming(e).to_string()),
+                ))
+                .await;
+                return Ok(Ended::Closed);
+            }
+            let headers = RawHead::new(raw, spans);
             let head_request = method == http::Method::HEAD;
             let (body, feed) = match decoder.remaining() {
                 Some(0) => (RequestBody::Whole(Whole::new(Bytes::new())), None),
@@ -261,6 +297,16 @@ fn request(
     *req.uri_mut() = uri;
     *req.version_mut() = version;
     req
+}
+
+/// The answer to `OPTIONS *`: the methods the gateway passes on.
+fn server_options() -> Answer {
+    let mut resp = http::Response::new(super::body::full(Bytes::new()));
+    resp.headers_mut().insert(
+        http::header::ALLOW,
+        http::HeaderValue::from_static("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"),
+    );
+    Answer::from_response(resp)
 }
 
 /// Where a connection is, for its watchdog.
@@ -402,7 +448,7 @@ fn head_ends(buf: &[u8], scanned: &mut usize) -> bool {
         return true;
     }
     let from = std::mem::replace(scanned, buf.len());
-    super::h1_head::end(buf, from).is_some()
+    crate::http1::head::end(buf, from).is_some()
 }
 
 /// The handler's answer, or `None` when the client closes its connection first: then the handler's
@@ -470,7 +516,7 @@ async fn feed_body<T: AsyncRead + AsyncWrite + Unpin>(
                         let _ = tx
                             .send(Err(decoder.at_eof().err().map_or_else(
                                 || "the client closed the connection".into(),
-                                |e| Box::new(e) as BoxError,
+                                |e| Box::new(ClientFraming(e)) as BoxError,
                             )))
                             .await;
                         return false;
@@ -483,7 +529,7 @@ async fn feed_body<T: AsyncRead + AsyncWrite + Unpin>(
                 }
             }
             Err(e) => {
-                let _ = tx.send(Err(Box::new(e))).await;
+                let _ = tx.send(Err(Box::new(ClientFraming(e)))).await;
                 return false;
             }
         }

@@ -93,7 +93,8 @@ pub(crate) fn body_error(e: BoxError) -> ProxyError {
 }
 
 /// The client's fault somewhere in `e`'s chain of causes (an upstream request fails with the body's
-/// error inside): a body past the size limit (413) or a client that stopped sending (408).
+/// error inside): a body past the size limit (413), a client that stopped sending (408), or a
+/// chunked body with broken framing (400).
 pub(crate) fn client_fault(e: &(dyn std::error::Error + 'static)) -> Option<ProxyError> {
     let mut cause = Some(e);
     while let Some(c) = cause {
@@ -102,6 +103,9 @@ pub(crate) fn client_fault(e: &(dyn std::error::Error + 'static)) -> Option<Prox
         }
         if let Some(ReadTimedOut(t)) = c.downcast_ref::<ReadTimedOut>() {
             return Some(ProxyError::RequestTimeout(*t));
+        }
+        if let Some(f) = c.downcast_ref::<super::h1_server::ClientFraming>() {
+            return Some(ProxyError::BadRequest(f.to_string()));
         }
         cause = c.source();
     }

@@ -8,8 +8,8 @@ use bytes::{BufMut, Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, Response};
 
 use super::body::ProxyBody;
-use super::h1_head::{put_field, visible};
 use super::headers;
+use crate::http1::head::{put_field, visible};
 
 /// What a field's name means to the gateway.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -41,6 +41,7 @@ fn kind(name: &[u8]) -> Kind {
         10 if is(b"keep-alive") => Kind::HopByHop,
         12 if is(b"x-request-id") => Kind::RequestId,
         14 if is(b"content-length") => Kind::ContentLength,
+        14 if is(b"http2-settings") => Kind::HopByHop,
         16 if is(b"proxy-connection") => Kind::HopByHop,
         16 if is(b"x-openclaw-route") => Kind::Route,
         17 if is(b"transfer-encoding") => Kind::HopByHop,
@@ -286,7 +287,7 @@ fn split_line(line: &[u8]) -> Option<(&[u8], &[u8], bool)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proxy::h1_head::sorted_lines;
+    use crate::http1::head::sorted_lines;
     use crate::proxy::headers::{REQUEST_ID, ROUTE};
     use http::header::{ACCESS_CONTROL_ALLOW_ORIGIN, VARY, VIA};
 
@@ -321,7 +322,7 @@ mod tests {
                 raw.into_map(&mut map);
                 assert_eq!(has_date, map.contains_key(http::header::DATE));
                 let mut expected = BytesMut::new();
-                crate::proxy::h1_head::write(&mut expected, &map, |n| {
+                crate::http1::head::write(&mut expected, &map, |n| {
                     n == http::header::CONTENT_LENGTH
                 });
                 assert_eq!(
@@ -347,6 +348,7 @@ mod tests {
             "transfer-encoding",
             "proxy-authenticate",
             "proxy-authorization",
+            "http2-settings",
         ];
         assert_eq!(hop.len(), headers::HOP_BY_HOP.len());
         for n in hop {

@@ -8,9 +8,9 @@ use bytes::Bytes;
 use http::header::CONNECTION;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
-use super::h1_head::{Span, visible};
 #[cfg(test)]
 use super::headers;
+use crate::http1::head::{Span, visible};
 
 /// Header fields parsed from a request head: the head's bytes (names lower-case) and each field's
 /// span in them.
@@ -51,6 +51,7 @@ fn hop_by_hop(name: &[u8]) -> bool {
             | b"trailer"
             | b"transfer-encoding"
             | b"upgrade"
+            | b"http2-settings"
     )
 }
 
@@ -79,18 +80,13 @@ fn map_fields(m: &HeaderMap) -> impl Iterator<Item = (&[u8], &[u8])> {
 // === impl RawHead ===
 
 impl RawHead {
-    /// The fields of `head` at `spans` (as [`super::h1_head::spans`] records them), names already
+    /// The fields of `head` at `spans` (as [`crate::http1::head::spans`] records them), names already
     /// lower-case.
     pub(crate) fn new(head: Bytes, spans: Vec<Span>) -> Self {
         Self {
             head,
             spans: spans.into_boxed_slice(),
         }
-    }
-
-    /// The head as received (names lower-case).
-    pub(crate) fn into_head(self) -> Bytes {
-        self.head
     }
 
     /// Each field as (name, value).
@@ -241,7 +237,7 @@ impl ReqHeaders {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proxy::h1_head;
+    use crate::http1::head as h1_head;
 
     /// The fields of `head` (field lines only) both ways: raw, and in a map.
     /// (Names lower-cased as the server's parser does.)

@@ -23,7 +23,9 @@ use super::h1_server::{self, Ended};
 use super::handler::{Conn, handle};
 use super::prefixed::Prefixed;
 use super::timed_io::TimedIo;
+use crate::http1::request::Policy;
 use crate::state::Shared;
+use openclaw_config::UpgradeProtocol;
 
 /// Serves `listener` until `shutdown` completes, then stops accepting and lets in-flight requests
 /// finish for up to `http.timeouts.shutdown` of the config in force.
@@ -87,11 +89,26 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: impl Fu
                 (to.read.get(), to.write.get(), to.idle.get())
             },
         );
+        let policy = shared.current.load().as_ref().map_or(
+            Policy {
+                keep_underscores: false,
+                websocket: true,
+            },
+            |t| Policy {
+                keep_underscores: t.gateway.http.underscores_in_headers,
+                websocket: t
+                    .gateway
+                    .http
+                    .upgrades
+                    .contains(&UpgradeProtocol::Websocket),
+            },
+        );
         let h1 = h1_server::Settings {
             idle,
             read: read_timeout,
             max_head: (2 * max_header).max(8192),
             max_header_size: max_header as u64,
+            policy,
         };
         let stream = TimedIo::new(stream, write_timeout);
         let activity = stream.activity();

@@ -11,8 +11,8 @@ use super::Upgraded;
 use super::error::AgentError;
 use super::exchange::read;
 use super::pool::Conn;
+use crate::http1::framing::{Decoded, Decoder};
 use crate::proxy::body::BoxError;
-use crate::proxy::framing::{Decoded, Decoder};
 use crate::proxy::raw_fields::RawFields;
 
 /// The body of a response from an HTTP/1.1 agent.

@@ -22,10 +22,11 @@ use super::body::H1Body;
 use super::error::AgentError;
 use super::head::{self, Framing, MAX_HEAD, Parsed};
 use super::pool::{Conn, Pool};
+use crate::http1::head as h1_head;
 use crate::proxy::body::ProxyBody;
 use crate::proxy::headers::Forwarding;
 use crate::proxy::req_headers::{Outgoing, RawHead};
-use crate::proxy::{h1_head, wire};
+use crate::proxy::wire;
 
 /// How an exchange failed, and whether sending it again is safe.
 struct Failure {
@@ -178,7 +179,8 @@ async fn exchange(
     };
     loop {
         if !conn.read.is_empty() {
-            let parsed = head::parse_response(&mut conn.read, head_request).map_err(fail)?;
+            let parsed = head::parse_response(&mut conn.read, head_request)
+                .map_err(|e| fail(AgentError::Invalid(e.0)))?;
             if let Some(p) = parsed {
                 // 100 Continue, 103 Early Hints: the final response follows.
                 if p.status.is_informational() && p.status != http::StatusCode::SWITCHING_PROTOCOLS

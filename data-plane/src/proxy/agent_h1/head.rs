@@ -1,23 +1,14 @@
 //! Request heads out, response heads in: HTTP/1.1 message heads towards an agent.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, BytesMut};
+use http::Method;
 use http::header::{CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
-use http::{Method, StatusCode, Version};
 
-use super::error::AgentError;
-use crate::proxy::framing::{Decoder, Fields};
-use crate::proxy::h1_head;
+use crate::http1::head as h1_head;
 use crate::proxy::headers::Forwarding;
 #[cfg(doc)]
 use crate::proxy::raw_fields::RawFields;
 use crate::proxy::req_headers::Outgoing;
-
-/// The largest response head accepted from an agent.
-pub(crate) const MAX_HEAD: usize = 256 * 1024;
-/// Response headers parsed without a heap allocation for httparse's slots.
-const INLINE_HEADERS: usize = 64;
-/// The most response headers accepted.
-const MAX_HEADERS: usize = 512;
 
 /// How a request body is delimited on the wire.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,20 +21,11 @@ pub(crate) enum Framing {
     Chunked,
 }
 
-/// A parsed response head and what follows it.
-pub(crate) struct Parsed {
-    pub(crate) status: StatusCode,
-    pub(crate) version: Version,
-    /// The header field lines as received (see [`RawFields`]).
-    pub(crate) fields: Bytes,
-    pub(crate) decoder: Decoder,
-    /// The connection may carry another exchange after this body.
-    pub(crate) keep_alive: bool,
-}
-
 /// Writes a request head into `dst`. `Content-Length` and `Transfer-Encoding` come from `framing`,
 /// not from `headers`; `Host` is `authority` when `headers` has none; `forward` adds the gateway's
 /// forwarding fields as the head is written.
+pub(crate) use crate::http1::response::{MAX_HEAD, Parsed, parse_response};
+
 pub(crate) fn encode_request(
     dst: &mut BytesMut,
     method: &Method,
@@ -87,103 +69,16 @@ pub(crate) fn encode_request(
     dst.put_slice(b"\r\n");
 }
 
-/// The response head at the start of `buf` (taken out of it), or `None` until it is complete.
-/// `head_request`: the request was HEAD, so the response has no body whatever its headers say.
-pub(crate) fn parse_response(
-    buf: &mut BytesMut,
-    head_request: bool,
-) -> Result<Option<Parsed>, AgentError> {
-    match parse_with::<INLINE_HEADERS>(buf, head_request) {
-        Err(AgentError::Invalid(e)) if e == httparse::Error::TooManyHeaders.to_string() => {
-            parse_with::<MAX_HEADERS>(buf, head_request)
-        }
-        other => other,
-    }
-}
-
-/// [`parse_response`] with room for `N` headers.
-fn parse_with<const N: usize>(
-    buf: &mut BytesMut,
-    head_request: bool,
-) -> Result<Option<Parsed>, AgentError> {
-    // Slots left uninitialised, as for requests (see `h1_server::request`).
-    let mut slots = [const { std::mem::MaybeUninit::uninit() }; N];
-    let mut res = httparse::Response::new(&mut []);
-    let len = match httparse::ParserConfig::default()
-        .parse_response_with_uninit_headers(&mut res, buf, &mut slots)
-    {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(e) => return Err(AgentError::Invalid(e.to_string())),
-    };
-    let code = res.code.unwrap_or(0);
-    let status =
-        StatusCode::from_u16(code).map_err(|_| AgentError::Invalid(format!("status {code}")))?;
-    let version = if res.version == Some(0) {
-        Version::HTTP_10
-    } else {
-        Version::HTTP_11
-    };
-    let mut fields = Fields::default();
-    for h in res.headers.iter() {
-        fields.add(h.name, h.value);
-    }
-    // The field lines start at the first field's name (after the status line and any empty lines
-    // before it) and stay the received bytes: no header map, no copy.
-    let start = res
-        .headers
-        .first()
-        .map_or(len, |h| h.name.as_ptr() as usize - buf.as_ptr() as usize);
-    let head = buf.split_to(len).freeze();
-    let lines = head.slice(start..);
-    let (decoder, delimited) = body_framing(status, &fields, head_request)?;
-    let persistent = if version == Version::HTTP_10 {
-        fields.keep_alive
-    } else {
-        !fields.close
-    };
-    let keep_alive = delimited && persistent && status != StatusCode::SWITCHING_PROTOCOLS;
-    Ok(Some(Parsed {
-        status,
-        version,
-        fields: lines,
-        decoder,
-        keep_alive,
-    }))
-}
-
-/// The body's framing (RFC 9112 §6.3), and whether the connection stays usable after it.
-fn body_framing(
-    status: StatusCode,
-    f: &Fields,
-    head_request: bool,
-) -> Result<(Decoder, bool), AgentError> {
-    if head_request
-        || status.is_informational()
-        || status == StatusCode::NO_CONTENT
-        || status == StatusCode::NOT_MODIFIED
-    {
-        return Ok((Decoder::length(0), true));
-    }
-    match f.transfer_encoding {
-        // With a Content-Length too, the message may be an attempt at smuggling: read it, then close.
-        Some(true) => Ok((Decoder::chunked(), !f.has_length())),
-        Some(false) => Ok((Decoder::Eof, false)),
-        None => Ok(match f.length().map_err(AgentError::Invalid)? {
-            Some(n) => (Decoder::length(n), true),
-            None => (Decoder::Eof, false),
-        }),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http1::framing::Decoder;
+    use crate::proxy::agent_h1::error::AgentError;
     use crate::proxy::raw_fields::RawFields;
     use http::{HeaderMap, HeaderValue};
 
     fn parse(wire: &[u8]) -> Result<Option<Parsed>, AgentError> {
-        parse_response(&mut BytesMut::from(wire), false)
+        parse_response(&mut BytesMut::from(wire), false).map_err(|e| AgentError::Invalid(e.0))
     }
 
     fn map(p: &Parsed) -> HeaderMap {

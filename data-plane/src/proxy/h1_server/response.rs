@@ -15,9 +15,9 @@ use http::{HeaderMap, StatusCode, Version};
 use hyper::body::Body;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
+use crate::http1::head as h1_head;
 use crate::proxy::body::ProxyBody;
 use crate::proxy::coarse_clock;
-use crate::proxy::h1_head;
 use crate::proxy::raw_fields::{Answer, RawFields};
 use crate::proxy::wire::write_two;
 

@@ -20,6 +20,10 @@ const SETTINGS: Settings = Settings {
     read: Duration::from_secs(5),
     max_head: 8192,
     max_header_size: 4096,
+    policy: crate::http1::request::Policy {
+        keep_underscores: false,
+        websocket: true,
+    },
 };
 
 /// Echoes the method, path and body.
@@ -83,7 +87,7 @@ async fn read_all(c: &mut TcpStream) -> String {
 async fn pipelined_requests_are_answered_in_order() {
     let (mut c, task) = connect(SETTINGS, no_stop()).await;
     c.write_all(
-        b"POST /a HTTP/1.1\r\nContent-Length: 3\r\n\r\nonePOST /b HTTP/1.1\r\nContent-Length: 3\r\n\r\ntwoGET /c HTTP/1.1\r\nConnection: close\r\n\r\n",
+        b"POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nonePOST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\ntwoGET /c HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
     )
     .await
     .unwrap();
@@ -117,7 +121,7 @@ async fn http10_clients_get_http10_answers_and_a_close() {
 #[tokio::test]
 async fn bad_and_oversized_heads_are_refused_with_json() {
     let (mut c, task) = connect(SETTINGS, no_stop()).await;
-    c.write_all(b"GET / HTTP/1.1\r\nBad Header\r\n\r\n")
+    c.write_all(b"GET / HTTP/1.1\r\nHost: h\r\nBad Header\r\n\r\n")
         .await
         .unwrap();
     let out = read_all(&mut c).await;
@@ -126,7 +130,10 @@ async fn bad_and_oversized_heads_are_refused_with_json() {
     assert_eq!(task.await.unwrap(), "closed");
 
     let (mut c, _task) = connect(SETTINGS, no_stop()).await;
-    let big = format!("GET / HTTP/1.1\r\nx-big: {}\r\n\r\n", "a".repeat(9000));
+    let big = format!(
+        "GET / HTTP/1.1\r\nHost: h\r\nx-big: {}\r\n\r\n",
+        "a".repeat(9000)
+    );
     let _ = c.write_all(big.as_bytes()).await;
     let out = read_all(&mut c).await;
     assert!(
@@ -139,7 +146,7 @@ async fn bad_and_oversized_heads_are_refused_with_json() {
 #[tokio::test]
 async fn chunked_and_late_bodies_stream_in_and_expect_gets_100() {
     let (mut c, _task) = connect(SETTINGS, no_stop()).await;
-    c.write_all(b"POST /up HTTP/1.1\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n")
+    c.write_all(b"POST /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n")
         .await
         .unwrap();
     let mut cont = [0u8; 25];
@@ -147,7 +154,7 @@ async fn chunked_and_late_bodies_stream_in_and_expect_gets_100() {
     assert_eq!(&cont, b"HTTP/1.1 100 Continue\r\n\r\n");
     c.write_all(b"3\r\nabc\r\n").await.unwrap();
     tokio::time::sleep(Duration::from_millis(50)).await;
-    c.write_all(b"2\r\nde\r\n0\r\n\r\nGET /next HTTP/1.1\r\nConnection: close\r\n\r\n")
+    c.write_all(b"2\r\nde\r\n0\r\n\r\nGET /next HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
         .await
         .unwrap();
     let out = read_all(&mut c).await;
@@ -161,9 +168,11 @@ async fn chunked_and_late_bodies_stream_in_and_expect_gets_100() {
 #[tokio::test]
 async fn a_body_refused_unread_is_never_invited() {
     let (mut c, task) = connect(SETTINGS, no_stop()).await;
-    c.write_all(b"POST /refuse HTTP/1.1\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
-        .await
-        .unwrap();
+    c.write_all(
+        b"POST /refuse HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n",
+    )
+    .await
+    .unwrap();
     let out = read_all(&mut c).await;
     assert!(
         out.starts_with("HTTP/1.1 413 Payload Too Large\r\n") && out.ends_with("refused"),
@@ -184,9 +193,12 @@ async fn h2c_and_upgrades_are_handed_over_with_their_bytes() {
         .unwrap();
     assert_eq!(task.await.unwrap(), "h2c");
     let (mut c, task) = connect(SETTINGS, no_stop()).await;
-    c.write_all(b"GET /ws HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
-        .await
-        .unwrap();
+    c.write_all(
+        b"GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    )
+    .await
+    .unwrap();
     assert_eq!(task.await.unwrap(), "upgrade");
 }
 
@@ -198,7 +210,9 @@ async fn idle_and_slow_heads_are_cut_off() {
         ..SETTINGS
     };
     let (mut c, task) = connect(quick, no_stop()).await;
-    c.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+    c.write_all(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+        .await
+        .unwrap();
     let out = read_all(&mut c).await;
     assert!(out.starts_with("HTTP/1.1 200 OK"), "{out}");
     assert_eq!(
@@ -210,7 +224,9 @@ async fn idle_and_slow_heads_are_cut_off() {
         "an idle keep-alive connection closes"
     );
     let (mut c, task) = connect(quick, no_stop()).await;
-    c.write_all(b"GET / HTTP/1.1\r\nx-slow: ").await.unwrap();
+    c.write_all(b"GET / HTTP/1.1\r\nHost: h\r\nx-slow: ")
+        .await
+        .unwrap();
     assert_eq!(
         tokio::time::timeout(Duration::from_secs(2), task)
             .await
@@ -225,12 +241,14 @@ async fn idle_and_slow_heads_are_cut_off() {
 async fn shutdown_closes_idle_connections_and_finishes_busy_ones() {
     let (tx, rx) = watch::channel(false);
     let (mut idle, idle_task) = connect(SETTINGS, rx.clone()).await;
-    idle.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+    idle.write_all(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+        .await
+        .unwrap();
     let mut first = [0u8; 15];
     idle.read_exact(&mut first).await.unwrap();
     let (mut busy, busy_task) = connect(SETTINGS, rx).await;
     // A request whose body is still coming when shutdown starts.
-    busy.write_all(b"POST /slow HTTP/1.1\r\nContent-Length: 4\r\n\r\nab")
+    busy.write_all(b"POST /slow HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\nab")
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -249,7 +267,9 @@ async fn shutdown_closes_idle_connections_and_finishes_busy_ones() {
 async fn a_head_trickled_in_byte_by_byte_is_parsed_once_whole() {
     let (mut c, _task) = connect(SETTINGS, no_stop()).await;
     c.set_nodelay(true).unwrap();
-    for b in b"\r\nPOST /slow HTTP/1.1\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok" {
+    for b in
+        b"\r\nPOST /slow HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+    {
         c.write_all(&[*b]).await.unwrap();
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
@@ -277,4 +297,23 @@ fn the_end_of_a_head_is_found_across_reads() {
         super::head_ends(b"\x16\x03\x01", &mut scanned),
         "TLS on a plain port is refused at once"
     );
+}
+
+#[tokio::test]
+async fn a_broken_chunked_body_is_refused_and_ends_the_connection() {
+    // The audit's reproducer: nothing after the broken body is read as a request.
+    let (mut c, task) = connect(SETTINGS, no_stop()).await;
+    c.write_all(
+        b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\n0\r\n\r\n\
+          GET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut out = Vec::new();
+    c.read_to_end(&mut out).await.unwrap();
+    let out = String::from_utf8_lossy(&out);
+    assert!(out.starts_with("HTTP/1.1 400 "), "{out}");
+    assert!(out.contains("connection: close"), "{out}");
+    assert_eq!(out.matches("HTTP/1.1").count(), 1, "{out}");
+    assert_eq!(task.await.unwrap(), "closed");
 }

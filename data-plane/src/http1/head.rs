@@ -5,7 +5,7 @@
 use bytes::{BufMut, BytesMut};
 use http::{HeaderMap, HeaderName};
 
-use super::framing::Fields;
+use super::fields::Fields;
 
 /// Where a parsed field lies in its head: name start and end, value start and end.
 pub(crate) type Span = [usize; 4];
