@@ -10,6 +10,7 @@ mod embeddings;
 mod grpc_agent;
 mod node;
 mod process;
+mod wire_agent;
 
 pub use agent::{AgentOptions, Recorded, TestAgent};
 pub use binaries::bin;
@@ -20,3 +21,4 @@ pub use embeddings::EmbeddingServer;
 pub use grpc_agent::GrpcAgent;
 pub use node::{RawNode, holdings};
 pub use process::{Child, free_port, wait_for_port, wait_until};
+pub use wire_agent::{SAMPLE_ACCEPT, Seen, WireAgent, summary};
