@@ -4,5 +4,10 @@
 
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
-#[path = "../../src/http1.rs"]
-pub mod http1;
+/// The data plane's `src/` directory, holding `http1.rs` and `http1/`.
+#[path = "../../src"]
+mod data_plane {
+    pub mod http1;
+}
+
+pub use data_plane::http1;

@@ -215,9 +215,15 @@ pub fn response_head(input: &[u8]) {
             ),
         }
         if let Ok(Some(p)) = first {
-            let lines = String::from_utf8_lossy(&p.fields).to_ascii_lowercase();
-            let te = lines.contains("transfer-encoding");
-            let cl = lines.contains("content-length");
+            // Field names as a recipient reads them (a name merely containing another is not it).
+            let names: Vec<&[u8]> = p
+                .fields
+                .split(|&b| b == b'\n')
+                .filter_map(|l| l.iter().position(|&b| b == b':').map(|i| &l[..i]))
+                .collect();
+            let has = |n: &[u8]| names.iter().any(|m| m.eq_ignore_ascii_case(n));
+            let te = has(b"transfer-encoding");
+            let cl = has(b"content-length");
             if te && cl && matches!(p.decoder, Decoder::Chunked(_)) {
                 assert!(
                     !p.keep_alive,

@@ -4,8 +4,10 @@
 //! one that has idled for a watchdog tick holds nothing (no read or write buffer, no per-request
 //! timer), so an idle keep-alive client costs little more than its task and socket.
 //!
-//! What it does not serve itself it hands to hyper with the bytes read so far: HTTP/2 with prior
-//! knowledge (h2c) and protocol switches (WebSocket `Upgrade`, `CONNECT`), which hyper owns.
+//! Requests are read under the codec's parsing policy ([`crate::http1`]): a refused one is answered
+//! and its connection closed, and a chunked body whose broken framing is already in hand never
+//! reaches the handler. What it does not serve itself it hands to hyper with the bytes read so far:
+//! HTTP/2 with prior knowledge (h2c) and allowed WebSocket upgrades, which hyper owns.
 //!
 //! One watchdog per connection enforces `http.timeouts.idle` between requests and
 //! `http.timeouts.read` on request heads (slowloris); on shutdown an idle connection closes at once
