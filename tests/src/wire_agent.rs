@@ -10,7 +10,6 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 /// The `Sec-WebSocket-Accept` of RFC 6455 §1.3's sample key `dGhlIHNhbXBsZSBub25jZQ==`.
 pub const SAMPLE_ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
@@ -67,11 +66,15 @@ impl WireAgent {
         format!("http://{}", self.addr)
     }
 
-    /// What was seen since the last call (and forgets it), after a moment for bytes in flight.
+    /// What was seen since the last call (and forgets it).
     pub fn take(&self) -> Vec<Seen> {
-        std::thread::sleep(Duration::from_millis(20));
         self.raw.lock().expect("wire agent lock").clear();
         std::mem::take(&mut *self.seen.lock().expect("wire agent lock"))
+    }
+
+    /// What was seen since the last [`take`](Self::take), kept.
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().expect("wire agent lock").clone()
     }
 
     /// Every byte received since the last [`take`](Self::take), all connections in arrival order.

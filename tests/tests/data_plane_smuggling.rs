@@ -1235,6 +1235,11 @@ fn a_body_broken_after_it_was_passed_on_is_a_400_and_ends_the_connection(
         .unwrap();
     assert_eq!(read_response(&mut r), Some(400));
     assert!(closes(&mut r), "the connection ends");
+    openclaw_e2e::wait_until(
+        "the agent sees its connection cut",
+        Duration::from_secs(5),
+        || !agent.seen().is_empty(),
+    );
     let seen: Vec<String> = agent.take().iter().map(summary).collect();
     assert_eq!(
         seen,
