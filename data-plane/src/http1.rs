@@ -1,6 +1,25 @@
 //! The HTTP/1.1 codec: the protocol alone, knowing nothing of routes, agents or config (settings
 //! come in as plain values, see [`request::Policy`]). The gateway's stages live in `proxy`.
 //!
+//! # Files
+//!
+//! - Parsing: [`head`] (field lines, spans), [`fields`] (names and values as a recipient reads
+//!   them), [`request`] (request heads under the policy below), [`response`] (agents' response
+//!   heads), [`framing`] (chunked and length-framed bodies), [`upgrade`] (WebSocket checks),
+//!   [`fuzz`] (the invariants the fuzz targets and the corpus replay check).
+//! - Header views: [`req_headers`] (a request's fields read in place, and the outgoing head
+//!   written from them), [`raw_fields`] (an agent's response fields read in place, and the
+//!   client's head written from them).
+//! - Server: [`server`] (the client connection loop: reads requests, answers, pipelining, idle and
+//!   read timeouts, hand-over to hyper for h2c and WebSocket), with `server/body.rs` (request
+//!   bodies) and `server/response.rs` (writing answers).
+//! - Client: [`client`] (requests to agents over pooled connections): `client/pool.rs`,
+//!   `client/exchange.rs` (one request/response), `client/head.rs` (request encoding, response
+//!   head), `client/body.rs` (response bodies), `client/error.rs`.
+//! - I/O helpers: [`wire`] (buffer reads, two-buffer writes), [`timed_io`] (write deadlines), [`client_io`] (a
+//!   client's socket, plain or TLS), [`prefixed`] (a stream with bytes already read put back),
+//!   [`coarse_clock`] (a per-second clock for `Date` and pool ages).
+//!
 //! # Parsing policy
 //!
 //! One policy for every request a client sends (RFC 9112, RFC 9110); a refused request is answered
@@ -32,11 +51,20 @@
 //!   agent's 101 must carry the matching `Sec-WebSocket-Accept` (else 502). Any other `Upgrade`
 //!   (`h2c`…) is removed and the request served as a plain one; `HTTP2-Settings` is never forwarded.
 
+pub(crate) mod client;
+pub(crate) mod client_io;
+pub(crate) mod coarse_clock;
 pub(crate) mod fields;
 pub(crate) mod framing;
 #[doc(hidden)]
 pub mod fuzz;
 pub(crate) mod head;
+pub(crate) mod prefixed;
+pub(crate) mod raw_fields;
+pub(crate) mod req_headers;
 pub(crate) mod request;
 pub(crate) mod response;
+pub(crate) mod server;
+pub(crate) mod timed_io;
 pub(crate) mod upgrade;
+pub(crate) mod wire;

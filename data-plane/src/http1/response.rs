@@ -51,7 +51,7 @@ fn parse_with<const N: usize>(
     buf: &mut BytesMut,
     head_request: bool,
 ) -> Result<Option<Parsed>, InvalidResponse> {
-    // Slots left uninitialised, as for requests (see `h1_server::request`).
+    // Slots left uninitialised, as for requests (see `server.rs`).
     let mut slots = [const { std::mem::MaybeUninit::uninit() }; N];
     let mut res = httparse::Response::new(&mut []);
     let len = match httparse::ParserConfig::default()

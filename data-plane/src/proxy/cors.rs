@@ -16,7 +16,7 @@ use openclaw_config::Cors;
 use super::body::{ProxyBody, full};
 use super::error::ProxyError;
 use super::headers::REQUEST_ID;
-use super::req_headers::ReqHeaders;
+use crate::http1::req_headers::ReqHeaders;
 
 /// How long a browser may cache a preflight answer, in seconds.
 const MAX_AGE: HeaderValue = HeaderValue::from_static("600");

@@ -10,8 +10,8 @@ use http::header::{
     TE, TRAILER, TRANSFER_ENCODING, UPGRADE, VIA,
 };
 
-use super::req_headers::ReqHeaders;
 use crate::http1::head::{put_field, visible};
+use crate::http1::req_headers::ReqHeaders;
 
 /// The request id header.
 pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

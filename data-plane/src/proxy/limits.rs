@@ -20,7 +20,7 @@ use tokio::time::Sleep;
 
 use super::body::{BoxError, InHand, ProxyBody, full};
 use super::error::ProxyError;
-use super::req_headers::ReqHeaders;
+use crate::http1::req_headers::ReqHeaders;
 
 /// The size of a request head as an HTTP/1.1 client sends it, at most: request line, headers, CRLFs.
 pub(crate) fn head_size<B>(req: &Request<B>, headers: &ReqHeaders) -> usize {
@@ -104,7 +104,7 @@ pub(crate) fn client_fault(e: &(dyn std::error::Error + 'static)) -> Option<Prox
         if let Some(ReadTimedOut(t)) = c.downcast_ref::<ReadTimedOut>() {
             return Some(ProxyError::RequestTimeout(*t));
         }
-        if let Some(f) = c.downcast_ref::<super::h1_server::ClientFraming>() {
+        if let Some(f) = c.downcast_ref::<crate::http1::server::ClientFraming>() {
             return Some(ProxyError::BadRequest(f.to_string()));
         }
         cause = c.source();

@@ -1,6 +1,6 @@
 //! Accepting client connections (HTTP/1.1 and HTTP/2 on one port: h2 via ALPN over TLS, h2c with prior
 //! knowledge on plain TCP), closing the ones idle for `http.timeouts.idle`, and draining them on
-//! shutdown. HTTP/1.1 (plain, or TLS without ALPN `h2`) is served by [`super::h1_server`]; HTTP/2
+//! shutdown. HTTP/1.1 (plain, or TLS without ALPN `h2`) is served by [`crate::http1::server`]; HTTP/2
 //! (ALPN `h2`, h2c) and protocol switches by hyper.
 
 use std::convert::Infallible;
@@ -18,12 +18,12 @@ use hyper_util::server::conn::auto::Builder;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
-use super::client_io::ClientIo;
-use super::h1_server::{self, Ended};
 use super::handler::{Conn, handle};
-use super::prefixed::Prefixed;
-use super::timed_io::TimedIo;
+use crate::http1::client_io::ClientIo;
+use crate::http1::prefixed::Prefixed;
 use crate::http1::request::Policy;
+use crate::http1::server::{self as h1_server, Ended};
+use crate::http1::timed_io::TimedIo;
 use crate::state::Shared;
 use openclaw_config::UpgradeProtocol;
 

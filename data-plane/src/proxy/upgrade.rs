@@ -8,9 +8,9 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 
-use super::agent_h1::Upgraded;
-use super::req_headers::ReqHeaders;
+use crate::http1::client::Upgraded;
 use crate::http1::head::visible;
+use crate::http1::req_headers::ReqHeaders;
 use crate::http1::upgrade::{accept, valid_key};
 
 const SEC_WEBSOCKET_KEY: HeaderName = HeaderName::from_static("sec-websocket-key");

@@ -11,9 +11,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use super::{Ended, RequestBody, Settings, serve_connection};
+use crate::http1::raw_fields::Answer;
+use crate::http1::req_headers::RawHead;
 use crate::proxy::body::full;
-use crate::proxy::raw_fields::Answer;
-use crate::proxy::req_headers::RawHead;
 
 const SETTINGS: Settings = Settings {
     idle: Duration::from_secs(5),

@@ -12,8 +12,8 @@ use super::error::AgentError;
 use super::exchange::read;
 use super::pool::Conn;
 use crate::http1::framing::{Decoded, Decoder};
+use crate::http1::raw_fields::RawFields;
 use crate::proxy::body::BoxError;
-use crate::proxy::raw_fields::RawFields;
 
 /// The body of a response from an HTTP/1.1 agent.
 pub(crate) struct H1Body {

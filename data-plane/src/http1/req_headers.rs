@@ -8,9 +8,9 @@ use bytes::Bytes;
 use http::header::CONNECTION;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
-#[cfg(test)]
-use super::headers;
 use crate::http1::head::{Span, visible};
+#[cfg(test)]
+use crate::proxy::headers;
 
 /// Header fields parsed from a request head: the head's bytes (names lower-case) and each field's
 /// span in them.
@@ -38,7 +38,7 @@ pub(crate) enum Outgoing<'a> {
 }
 
 /// True for a field meaningful only for one connection (RFC 9110 §7.6.1), its name lower-case: the
-/// names [`super::headers::HOP_BY_HOP`] lists.
+/// names [`crate::proxy::headers::HOP_BY_HOP`] lists.
 fn hop_by_hop(name: &[u8]) -> bool {
     matches!(
         name,
@@ -106,7 +106,7 @@ impl RawHead {
     }
 
     /// The fields that go on to the next hop: not hop-by-hop, nor named by `Connection` (as
-    /// [`super::headers::strip_hop_by_hop`] leaves a map).
+    /// [`crate::proxy::headers::strip_hop_by_hop`] leaves a map).
     pub(crate) fn forwarded(&self) -> impl Iterator<Item = (&[u8], &[u8])> + Clone {
         // Most requests carry no hop-by-hop field: the `Connection` tokens are read only when one
         // does.

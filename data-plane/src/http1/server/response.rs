@@ -15,11 +15,11 @@ use http::{HeaderMap, StatusCode, Version};
 use hyper::body::Body;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
+use crate::http1::coarse_clock;
 use crate::http1::head as h1_head;
+use crate::http1::raw_fields::{Answer, RawFields};
+use crate::http1::wire::write_two;
 use crate::proxy::body::ProxyBody;
-use crate::proxy::coarse_clock;
-use crate::proxy::raw_fields::{Answer, RawFields};
-use crate::proxy::wire::write_two;
 
 /// What the request says about how to answer it.
 #[derive(Clone, Copy)]

@@ -15,7 +15,7 @@ use http::uri::Authority;
 use tokio::net::TcpStream;
 
 use super::error::AgentError;
-use crate::proxy::coarse_clock;
+use crate::http1::coarse_clock;
 use fxhash::FxHashMap;
 
 /// How long establishing a connection to an agent may take.

@@ -31,8 +31,6 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 pub(crate) use self::body::RequestBody;
 use self::response::Answering;
-use super::body::{BoxError, Whole};
-use super::error::ProxyError;
 use super::prefixed::Prefixed;
 use super::raw_fields::Answer;
 use super::req_headers::RawHead;
@@ -40,6 +38,8 @@ use super::wire;
 use crate::http1::framing::DecodeError;
 use crate::http1::framing::{Decoded, Decoder};
 use crate::http1::request::{self, H2_PREFACE, Head, HeadError, Policy};
+use crate::proxy::body::{BoxError, Whole};
+use crate::proxy::error::ProxyError;
 
 /// The timeouts and limits of one connection.
 #[derive(Clone, Copy)]
@@ -303,7 +303,7 @@ fn request(
 
 /// The answer to `OPTIONS *`: the methods the gateway passes on.
 fn server_options() -> Answer {
-    let mut resp = http::Response::new(super::body::full(Bytes::new()));
+    let mut resp = http::Response::new(crate::proxy::body::full(Bytes::new()));
     resp.headers_mut().insert(
         http::header::ALLOW,
         http::HeaderValue::from_static("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"),
@@ -541,7 +541,7 @@ async fn feed_body<T: AsyncRead + AsyncWrite + Unpin>(
 /// Answers a request that cannot be read (then the connection closes).
 async fn refuse<T: AsyncRead + AsyncWrite + Unpin>(io: &mut T, e: ProxyError) {
     tracing::debug!(error = %e, "refusing a request head");
-    let rid = super::headers::new_request_id();
+    let rid = crate::proxy::headers::new_request_id();
     let how = Answering {
         version: http::Version::HTTP_11,
         head_request: false,

@@ -2,14 +2,14 @@
 //! Written to an HTTP/1.1 client line by line, they never become a header map: building, editing
 //! and dropping one per response was about a fifth of the proxy's work per request. A client that
 //! hyper serves (HTTP/2) gets them as a map, with the same result as
-//! [`super::headers::to_client`] and [`super::cors::mark`].
+//! [`crate::proxy::headers::to_client`] and [`crate::proxy::cors::mark`].
 
 use bytes::{BufMut, Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, Response};
 
-use super::body::ProxyBody;
-use super::headers;
 use crate::http1::head::{put_field, visible};
+use crate::proxy::body::ProxyBody;
+use crate::proxy::headers;
 
 /// What a field's name means to the gateway.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -192,7 +192,7 @@ impl RawFields {
                         false
                     }
                     Kind::Vary => {
-                        found.varies |= super::cors::covers_origin(value);
+                        found.varies |= crate::proxy::cors::covers_origin(value);
                         false
                     }
                     Kind::Other => false,
@@ -259,7 +259,7 @@ impl RawFields {
         }
         headers::to_client(h, self.request_id.as_ref(), self.route.as_ref());
         if let Some(v) = self.allow_origin {
-            super::cors::mark(h, v);
+            crate::proxy::cors::mark(h, v);
         }
     }
 }

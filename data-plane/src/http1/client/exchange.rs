@@ -23,10 +23,10 @@ use super::error::AgentError;
 use super::head::{self, Framing, MAX_HEAD, Parsed};
 use super::pool::{Conn, Pool};
 use crate::http1::head as h1_head;
+use crate::http1::req_headers::{Outgoing, RawHead};
+use crate::http1::wire;
 use crate::proxy::body::ProxyBody;
 use crate::proxy::headers::Forwarding;
-use crate::proxy::req_headers::{Outgoing, RawHead};
-use crate::proxy::wire;
 
 /// How an exchange failed, and whether sending it again is safe.
 struct Failure {

@@ -5,10 +5,10 @@ use http::Method;
 use http::header::{CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
 
 use crate::http1::head as h1_head;
-use crate::proxy::headers::Forwarding;
 #[cfg(doc)]
-use crate::proxy::raw_fields::RawFields;
-use crate::proxy::req_headers::Outgoing;
+use crate::http1::raw_fields::RawFields;
+use crate::http1::req_headers::Outgoing;
+use crate::proxy::headers::Forwarding;
 
 /// How a request body is delimited on the wire.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,9 +72,9 @@ pub(crate) fn encode_request(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http1::client::error::AgentError;
     use crate::http1::framing::Decoder;
-    use crate::proxy::agent_h1::error::AgentError;
-    use crate::proxy::raw_fields::RawFields;
+    use crate::http1::raw_fields::RawFields;
     use http::{HeaderMap, HeaderValue};
 
     fn parse(wire: &[u8]) -> Result<Option<Parsed>, AgentError> {
