@@ -7,6 +7,7 @@
 //!   them), [`request`] (request heads under the policy below), [`response`] (agents' response
 //!   heads), [`framing`] (chunked and length-framed bodies), [`upgrade`] (WebSocket checks),
 //!   [`fuzz`] (the invariants the fuzz targets and the corpus replay check).
+//! - Bodies: [`body`] (the one body type sent both ways, and a body whole in hand).
 //! - Header views: [`req_headers`] (a request's fields read in place, and the outgoing head
 //!   written from them), [`raw_fields`] (an agent's response fields read in place, and the
 //!   client's head written from them).
@@ -51,6 +52,7 @@
 //!   agent's 101 must carry the matching `Sec-WebSocket-Accept` (else 502). Any other `Upgrade`
 //!   (`h2c`…) is removed and the request served as a plain one; `HTTP2-Settings` is never forwarded.
 
+pub(crate) mod body;
 pub(crate) mod client;
 pub(crate) mod client_io;
 pub(crate) mod coarse_clock;

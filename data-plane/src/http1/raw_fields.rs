@@ -7,8 +7,8 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, Response};
 
+use crate::http1::body::ProxyBody;
 use crate::http1::head::{put_field, visible};
-use crate::proxy::body::ProxyBody;
 use crate::proxy::headers;
 
 /// What a field's name means to the gateway.

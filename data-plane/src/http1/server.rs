@@ -35,11 +35,10 @@ use super::prefixed::Prefixed;
 use super::raw_fields::Answer;
 use super::req_headers::RawHead;
 use super::wire;
+use crate::http1::body::{BoxError, Whole};
 use crate::http1::framing::DecodeError;
 use crate::http1::framing::{Decoded, Decoder};
 use crate::http1::request::{self, H2_PREFACE, Head, HeadError, Policy};
-use crate::proxy::body::{BoxError, Whole};
-use crate::proxy::error::ProxyError;
 
 /// The timeouts and limits of one connection.
 #[derive(Clone, Copy)]
@@ -52,6 +51,24 @@ pub(crate) struct Settings {
     pub(crate) max_header_size: u64,
     /// What the parsing policy leaves to the config.
     pub(crate) policy: Policy,
+}
+
+/// Why a request is refused before it is served (the connection closes after the answer).
+#[derive(Debug)]
+pub(crate) enum Refusal {
+    /// A method the codec does not serve (`CONNECT`): 405.
+    MethodNotAllowed(http::Method),
+    /// A head larger than its limit, or with too many fields: 431 (`Settings::max_header_size`).
+    HeadersTooLarge(u64),
+    /// A head or framing the parsing policy refuses: 400, and why.
+    BadRequest(String),
+}
+
+/// How the user of the server answers a refused request (the gateway: its JSON error), so the
+/// codec need not know its error type. Static dispatch: called only on refusals.
+pub(crate) trait Refuse {
+    /// The answer to send for `why`.
+    fn answer(&self, why: Refusal) -> Answer;
 }
 
 /// A client's chunked body broke its framing: the client's fault (400), never the agent's.
@@ -73,9 +90,10 @@ pub(crate) enum Ended<T> {
 /// A function returning an `async move` block rather than an `async fn`, whose arguments would be
 /// kept twice in the connection's future (as arguments and as the body's locals).
 #[allow(clippy::manual_async_fn)] // On purpose: see above.
-pub(crate) fn serve_connection<'a, T, S, F>(
+pub(crate) fn serve_connection<'a, T, S, F, R>(
     mut io: T,
     serve: S,
+    refusals: R,
     settings: Settings,
     stop: &'a watch::Receiver<bool>,
 ) -> impl Future<Output = io::Result<Ended<T>>> + 'a
@@ -83,6 +101,7 @@ where
     T: AsyncRead + AsyncWrite + Unpin + 'a,
     S: Fn(Request<RequestBody>, RawHead) -> F + 'a,
     F: Future<Output = Answer> + 'a,
+    R: Refuse + 'a,
 {
     async move {
         let mut watch = Watchdog::new(settings, stop);
@@ -122,7 +141,8 @@ where
                         Ok(Some(head)) => break head,
                         Ok(None) => {}
                         Err(HeadError::MethodNotAllowed(m)) => {
-                            Box::pin(refuse(&mut io, ProxyError::MethodNotAllowed(m))).await;
+                            Box::pin(refuse(&mut io, &refusals, Refusal::MethodNotAllowed(m)))
+                                .await;
                             return Ok(Ended::Closed);
                         }
                         Err(HeadError::TooManyHeaders) => {
@@ -131,13 +151,14 @@ where
                             // buffer) would more than double every idle connection's size.
                             Box::pin(refuse(
                                 &mut io,
-                                ProxyError::HeadersTooLarge(settings.max_header_size),
+                                &refusals,
+                                Refusal::HeadersTooLarge(settings.max_header_size),
                             ))
                             .await;
                             return Ok(Ended::Closed);
                         }
                         Err(HeadError::Malformed(why)) => {
-                            Box::pin(refuse(&mut io, ProxyError::BadRequest(why))).await;
+                            Box::pin(refuse(&mut io, &refusals, Refusal::BadRequest(why))).await;
                             return Ok(Ended::Closed);
                         }
                     }
@@ -145,7 +166,8 @@ where
                 if buf.len() >= settings.max_head {
                     Box::pin(refuse(
                         &mut io,
-                        ProxyError::HeadersTooLarge(settings.max_header_size),
+                        &refusals,
+                        Refusal::HeadersTooLarge(settings.max_header_size),
                     ))
                     .await;
                     return Ok(Ended::Closed);
@@ -218,7 +240,8 @@ where
                 // A chunked body whose broken framing is already in hand never reaches an agent.
                 Box::pin(refuse(
                     &mut io,
-                    ProxyError::BadRequest(ClientFraming(e).to_string()),
+                    &refusals,
+                    Refusal::BadRequest(ClientFraming(e).to_string()),
                 ))
                 .await;
                 return Ok(Ended::Closed);
@@ -303,7 +326,7 @@ fn request(
 
 /// The answer to `OPTIONS *`: the methods the gateway passes on.
 fn server_options() -> Answer {
-    let mut resp = http::Response::new(crate::proxy::body::full(Bytes::new()));
+    let mut resp = http::Response::new(crate::http1::body::full(Bytes::new()));
     resp.headers_mut().insert(
         http::header::ALLOW,
         http::HeaderValue::from_static("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"),
@@ -539,16 +562,18 @@ async fn feed_body<T: AsyncRead + AsyncWrite + Unpin>(
 }
 
 /// Answers a request that cannot be read (then the connection closes).
-async fn refuse<T: AsyncRead + AsyncWrite + Unpin>(io: &mut T, e: ProxyError) {
-    tracing::debug!(error = %e, "refusing a request head");
-    let rid = crate::proxy::headers::new_request_id();
+async fn refuse<T: AsyncRead + AsyncWrite + Unpin, R: Refuse>(
+    io: &mut T,
+    refusals: &R,
+    why: Refusal,
+) {
+    let answer = refusals.answer(why);
     let how = Answering {
         version: http::Version::HTTP_11,
         head_request: false,
         takes_trailers: false,
         closing: true,
     };
-    let answer = Answer::from_response(e.into_response(&rid));
     let _ = response::write(io, answer, how, &mut BytesMut::new()).await;
     linger(io).await;
 }

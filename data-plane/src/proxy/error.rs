@@ -5,6 +5,8 @@ use http::{HeaderValue, Response, StatusCode};
 use serde_json::json;
 
 use super::body::{ProxyBody, full};
+use crate::http1::raw_fields::Answer;
+use crate::http1::server::{Refusal, Refuse};
 
 /// Why the proxy answered itself instead of the agent.
 #[derive(Debug, thiserror::Error)]
@@ -144,6 +146,23 @@ impl ProxyError {
             h.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
         }
         resp
+    }
+}
+
+/// The gateway's answer to a request the HTTP/1.1 server refuses before serving it: the JSON error.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct HeadRefusals;
+
+impl Refuse for HeadRefusals {
+    fn answer(&self, why: Refusal) -> Answer {
+        let e = match why {
+            Refusal::MethodNotAllowed(m) => ProxyError::MethodNotAllowed(m),
+            Refusal::HeadersTooLarge(max) => ProxyError::HeadersTooLarge(max),
+            Refusal::BadRequest(why) => ProxyError::BadRequest(why),
+        };
+        tracing::debug!(error = %e, "refusing a request head");
+        let rid = super::headers::new_request_id();
+        Answer::from_response(e.into_response(&rid))
     }
 }
 

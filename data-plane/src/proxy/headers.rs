@@ -108,6 +108,19 @@ pub(crate) struct Forwarding {
     pub(crate) upstream_host: Option<HeaderValue>,
 }
 
+impl crate::http1::client::Forward for Forwarding {
+    #[inline]
+    fn write<'a>(
+        &self,
+        dst: &mut BytesMut,
+        fields: impl Iterator<Item = (&'a [u8], &'a [u8])>,
+        authority: &str,
+        skip: impl Fn(&[u8]) -> bool,
+    ) {
+        Forwarding::write(self, dst, fields, authority, skip);
+    }
+}
+
 // === impl Forwarding ===
 
 impl Forwarding {

@@ -18,6 +18,7 @@ use hyper_util::server::conn::auto::Builder;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
+use super::error::HeadRefusals;
 use super::handler::{Conn, handle};
 use crate::http1::client_io::ClientIo;
 use crate::http1::prefixed::Prefixed;
@@ -154,7 +155,7 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: impl Fu
             let io = if h2 {
                 Ok(Ended::HandOff(Prefixed::new(io, Bytes::new())))
             } else {
-                h1_server::serve_connection(io, serve_h1, h1, &stop).await
+                h1_server::serve_connection(io, serve_h1, HeadRefusals, h1, &stop).await
             };
             let result = match io {
                 Ok(Ended::Closed) => Ok(()),

@@ -11,9 +11,9 @@ use super::Upgraded;
 use super::error::AgentError;
 use super::exchange::read;
 use super::pool::Conn;
+use crate::http1::body::BoxError;
 use crate::http1::framing::{Decoded, Decoder};
 use crate::http1::raw_fields::RawFields;
-use crate::proxy::body::BoxError;
 
 /// The body of a response from an HTTP/1.1 agent.
 pub(crate) struct H1Body {

@@ -2,8 +2,8 @@
 
 use std::io;
 
+use crate::http1::body::BoxError;
 use crate::http1::framing::DecodeError;
-use crate::proxy::body::BoxError;
 
 /// Why a request to an agent got no (complete) response.
 #[derive(Debug, thiserror::Error)]

@@ -20,13 +20,12 @@ use tokio::net::TcpStream;
 
 use super::body::H1Body;
 use super::error::AgentError;
-use super::head::{self, Framing, MAX_HEAD, Parsed};
+use super::head::{self, Forward, Framing, MAX_HEAD, Parsed};
 use super::pool::{Conn, Pool};
+use crate::http1::body::ProxyBody;
 use crate::http1::head as h1_head;
 use crate::http1::req_headers::{Outgoing, RawHead};
 use crate::http1::wire;
-use crate::proxy::body::ProxyBody;
-use crate::proxy::headers::Forwarding;
 
 /// How an exchange failed, and whether sending it again is safe.
 struct Failure {
@@ -44,9 +43,9 @@ struct Failure {
 ///
 /// Not an `async fn`: its future then holds the request's parts once, not as an argument and again
 /// as a local (the future is moved into the request's own, which is moved into its box).
-pub(crate) fn send(
+pub(crate) fn send<W: Forward + Send + 'static>(
     pool: Pool,
-    forward: Option<Forwarding>,
+    forward: Option<W>,
     req: Request<ProxyBody>,
     raw: Option<RawHead>,
 ) -> impl Future<Output = Result<Response<H1Body>, AgentError>> + Send + 'static {
@@ -417,7 +416,7 @@ fn respond(conn: Conn, parsed: Parsed, sent_all: bool) -> Response<H1Body> {
 
 /// Frames for tests: the data of a body, collected.
 #[cfg(test)]
-pub(crate) async fn collect(body: H1Body) -> Result<Bytes, crate::proxy::body::BoxError> {
+pub(crate) async fn collect(body: H1Body) -> Result<Bytes, crate::http1::body::BoxError> {
     use http_body_util::BodyExt;
     Ok(body.collect().await?.to_bytes())
 }

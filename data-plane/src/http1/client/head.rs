@@ -8,7 +8,6 @@ use crate::http1::head as h1_head;
 #[cfg(doc)]
 use crate::http1::raw_fields::RawFields;
 use crate::http1::req_headers::Outgoing;
-use crate::proxy::headers::Forwarding;
 
 /// How a request body is delimited on the wire.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,15 +23,48 @@ pub(crate) enum Framing {
 /// Writes a request head into `dst`. `Content-Length` and `Transfer-Encoding` come from `framing`,
 /// not from `headers`; `Host` is `authority` when `headers` has none; `forward` adds the gateway's
 /// forwarding fields as the head is written.
+/// Fields the client's user adds to a request head as it is written (the gateway's forwarding
+/// fields, in place of the client's own of those names), so the codec need not know them. Static
+/// dispatch: `encode_request` is compiled for the one implementation.
+pub(crate) trait Forward {
+    /// Writes `fields` (lower-case name, value; hop-by-hop ones already left out) but those `skip`
+    /// names, with its own fields added, as HTTP/1.1 field lines. `authority` is the `Host` when
+    /// neither the fields nor the implementation name one.
+    fn write<'a>(
+        &self,
+        dst: &mut BytesMut,
+        fields: impl Iterator<Item = (&'a [u8], &'a [u8])>,
+        authority: &str,
+        skip: impl Fn(&[u8]) -> bool,
+    );
+}
+
+/// No forwarding fields: the type of `None` for requests sent as they are.
+#[cfg(test)]
+pub(crate) enum Direct {}
+
+#[cfg(test)]
+impl Forward for Direct {
+    fn write<'a>(
+        &self,
+        _: &mut BytesMut,
+        _: impl Iterator<Item = (&'a [u8], &'a [u8])>,
+        _: &str,
+        _: impl Fn(&[u8]) -> bool,
+    ) {
+        match *self {}
+    }
+}
+
 pub(crate) use crate::http1::response::{MAX_HEAD, Parsed, parse_response};
 
-pub(crate) fn encode_request(
+pub(crate) fn encode_request<W: Forward>(
     dst: &mut BytesMut,
     method: &Method,
     target: &str,
     authority: &str,
     fields: Outgoing<'_>,
-    forward: Option<&Forwarding>,
+    forward: Option<&W>,
     framing: Framing,
 ) {
     dst.reserve(512 + target.len());
@@ -99,7 +131,7 @@ mod tests {
             "/p?q=1",
             "agent:80",
             Outgoing::Map(&h),
-            None,
+            None::<&Direct>,
             Framing::Length(12),
         );
         assert_eq!(

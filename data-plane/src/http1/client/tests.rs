@@ -12,8 +12,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
 use super::exchange::collect;
+use super::head::Direct;
 use super::{AgentError, H1Body, Pool, send};
-use crate::proxy::body::{BoxError, ProxyBody, full};
+use crate::http1::body::{BoxError, ProxyBody, full};
 
 /// Reads one request head (and a body of `content-length` bytes) from `s`; `None` when it closed.
 async fn read_request(s: &mut TcpStream) -> Option<(String, Vec<u8>)> {
@@ -62,7 +63,7 @@ fn send_on(
     url: &str,
     body: ProxyBody,
 ) -> impl Future<Output = Result<Response<H1Body>, AgentError>> + use<> {
-    send(pool.clone(), None, req(method, url, body), None)
+    send(pool.clone(), None::<Direct>, req(method, url, body), None)
 }
 
 /// Sends a request through `pool` and reads its whole response body.

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::proxy::body::{BoxError, InHand, Whole};
+use crate::http1::body::{BoxError, Whole};
 
 /// The body of a request from an HTTP/1.1 client.
 pub(crate) enum RequestBody {
@@ -51,8 +51,10 @@ impl RequestBody {
     }
 }
 
-impl InHand for RequestBody {
-    fn in_hand(self) -> Result<Bytes, Self> {
+impl RequestBody {
+    /// The whole body when it came with its head, else the body back.
+    #[inline]
+    pub(crate) fn into_whole(self) -> Result<Bytes, Self> {
         match self {
             Self::Whole(b) => Ok(b.into_bytes()),
             streaming => Err(streaming),

@@ -15,11 +15,11 @@ use http::{HeaderMap, StatusCode, Version};
 use hyper::body::Body;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
+use crate::http1::body::ProxyBody;
 use crate::http1::coarse_clock;
 use crate::http1::head as h1_head;
 use crate::http1::raw_fields::{Answer, RawFields};
 use crate::http1::wire::write_two;
-use crate::proxy::body::ProxyBody;
 
 /// What the request says about how to answer it.
 #[derive(Clone, Copy)]
@@ -397,7 +397,7 @@ fn put_http_date(dst: &mut BytesMut) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proxy::body::full;
+    use crate::http1::body::full;
     use bytes::Bytes;
     use http::Response;
 
@@ -446,7 +446,7 @@ mod tests {
     #[tokio::test]
     async fn streams_are_chunked_for_http11_and_close_delimited_for_http10() {
         let stream = || {
-            let frames: Vec<Result<_, crate::proxy::body::BoxError>> = vec![
+            let frames: Vec<Result<_, crate::http1::body::BoxError>> = vec![
                 Ok(hyper::body::Frame::data(Bytes::from_static(b"ab"))),
                 Ok(hyper::body::Frame::data(Bytes::from_static(b"cde"))),
             ];
@@ -508,7 +508,7 @@ mod tests {
         struct Short(ProxyBody);
         impl Body for Short {
             type Data = Bytes;
-            type Error = crate::proxy::body::BoxError;
+            type Error = crate::http1::body::BoxError;
             fn poll_frame(
                 mut self: Pin<&mut Self>,
                 cx: &mut std::task::Context<'_>,

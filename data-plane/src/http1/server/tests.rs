@@ -11,9 +11,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use super::{Ended, RequestBody, Settings, serve_connection};
+use crate::http1::body::full;
 use crate::http1::raw_fields::Answer;
 use crate::http1::req_headers::RawHead;
-use crate::proxy::body::full;
+use crate::proxy::error::HeadRefusals;
 
 const SETTINGS: Settings = Settings {
     idle: Duration::from_secs(5),
@@ -51,7 +52,7 @@ async fn connect(
     let client = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
     let (server, _) = l.accept().await.unwrap();
     let task = tokio::spawn(async move {
-        match serve_connection(server, echo, settings, &stop).await {
+        match serve_connection(server, echo, HeadRefusals, settings, &stop).await {
             Ok(Ended::Closed) => "closed",
             Ok(Ended::HandOff(mut io)) => {
                 let mut replay = vec![0u8; 64];
