@@ -39,6 +39,8 @@ pub const SCHEMA_KEYS: &[&str] = &[
     "limits",
     "maxBodySize",
     "maxHeaderSize",
+    "underscoresInHeaders",
+    "upgrades",
     "performance",
     "workerThreads",
     "maxConcurrentRequests",

@@ -23,7 +23,7 @@ pub use cache::{Cache, CacheControl, CacheKind, CacheLayer};
 pub use control_plane::{ControlPlane, ControlPlaneTls};
 pub use http::{
     Cors, Http, Limits, RateLimit, RateLimitMode, RateLimitRedis, TLS12_CIPHERS, TLS13_CIPHERS,
-    Timeouts, Tls, TlsVersion,
+    Timeouts, Tls, TlsVersion, UpgradeProtocol,
 };
 pub use load_balancing::{
     Adaptive, AdaptiveMetric, CircuitBreaker, HashOn, LoadBalancing, Locality, PeakEwma,

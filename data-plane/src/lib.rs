@@ -14,6 +14,7 @@ mod boot;
 pub mod compiled;
 pub mod discovery;
 pub mod explain;
+pub mod http1;
 pub mod limit;
 mod logging;
 mod managed;

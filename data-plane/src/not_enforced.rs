@@ -21,10 +21,7 @@ pub(crate) fn not_enforced(g: &Gateway) -> Vec<String> {
         push("loadBalancing.circuitBreaker");
     }
     for (i, r) in g.routing.rules.iter().enumerate() {
-        for (set, key) in [
-            (r.retry.is_some(), "retry"),
-            (r.cache, "cache"),
-        ] {
+        for (set, key) in [(r.retry.is_some(), "retry"), (r.cache, "cache")] {
             if set {
                 push(&format!("routing.rules[{i}].{key}"));
             }

@@ -7,39 +7,31 @@
 //! → route → auth → `rate_limit` (the rule's) → agent
 //! override → pick → forward → access log and metrics, with `body`, `headers` and `client` as the
 //! pieces it uses, and `error` the one place a failure becomes a response.
+//!
+//! The HTTP/1.1 protocol itself (the client connection loop, the agent client, header views and the
+//! parsers) lives in [`crate::http1`]; this module drives it and answers for the gateway.
 
-mod agent_h1;
-mod body;
+pub(crate) mod body;
 mod client;
-mod client_io;
-mod coarse_clock;
 mod concurrency;
-mod cors;
+pub(crate) mod cors;
 mod endpoints;
-mod error;
-mod framing;
-mod h1_head;
-mod h1_server;
+pub(crate) mod error;
 mod handler;
-mod headers;
-mod limits;
+pub(crate) mod headers;
+pub(crate) mod limits;
 mod pick;
-mod prefixed;
 mod rate_limit;
-mod raw_fields;
 mod req_body;
-mod req_headers;
 mod semantic_stage;
 mod server;
-mod timed_io;
 mod upgrade;
-mod wire;
 
+pub use crate::http1::req_headers::{RawHead, ReqHeaders};
 pub(crate) use body::requested_agent;
 pub use body::{BoxError, ProxyBody, full as full_body};
 pub use client::UpstreamClient;
 pub use concurrency::InFlightLimit;
 pub use cors::CorsPolicy;
 pub(crate) use pick::{body_may_name_agent, header_agent, pick};
-pub use req_headers::{RawHead, ReqHeaders};
 pub use server::serve;

@@ -11,6 +11,7 @@ mod grpc_agent;
 mod node;
 mod process;
 mod redis;
+mod wire_agent;
 
 pub use agent::{AgentOptions, Recorded, TestAgent};
 pub use binaries::bin;
@@ -22,3 +23,4 @@ pub use grpc_agent::GrpcAgent;
 pub use node::{RawNode, holdings};
 pub use process::{Child, free_port, wait_for_port, wait_until};
 pub use redis::RedisServer;
+pub use wire_agent::{SAMPLE_ACCEPT, Seen, WireAgent, summary};

@@ -34,7 +34,7 @@ fn start_echo_agent() -> (String, std::thread::JoinHandle<()>) {
                     );
                     return;
                 }
-                let _ = s.write_all(b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\nsec-websocket-accept: test\r\n\r\n");
+                let _ = s.write_all(b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\nsec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n");
                 let mut buf = [0u8; 1024];
                 loop {
                     match s.read(&mut buf) {
@@ -82,7 +82,10 @@ fn websocket_upgrade_passes_bytes_both_ways() {
     let head = String::from_utf8_lossy(&head).to_lowercase();
     assert!(head.starts_with("http/1.1 101"), "{head}");
     assert!(head.contains("upgrade: websocket"), "{head}");
-    assert!(head.contains("sec-websocket-accept: test"), "{head}");
+    assert!(
+        head.contains(&"sec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=".to_lowercase()),
+        "{head}"
+    );
     for msg in [
         &b"hello through the gateway"[..],
         b"second frame",

@@ -15,6 +15,8 @@ fn sparse_documents_take_defaults() {
     assert_eq!(d.http.timeouts.shutdown.get().as_secs(), 30);
     assert_eq!(d.http.limits.max_body_size.bytes(), 10 << 20);
     assert_eq!(d.http.limits.max_header_size.bytes(), 64 << 10);
+    assert!(!d.http.underscores_in_headers);
+    assert_eq!(d.http.upgrades, [crate::UpgradeProtocol::Websocket]);
     assert!(d.agents.health_check.enabled);
     assert!(!d.load_balancing.slow_start.enabled);
     assert!(!d.load_balancing.circuit_breaker.enabled);
@@ -113,5 +115,19 @@ fn a_global_limit_may_use_the_cache_redis_layer() {
             .unwrap_err()
             .to_string()
             .contains("tokensPerMinute")
+    );
+}
+
+#[test]
+fn upgrades_name_only_websocket() {
+    let d = validate(&json!({"gateway": {"http": {"upgrades": [], "underscoresInHeaders": true}}}))
+        .unwrap()
+        .gateway;
+    assert!(d.http.upgrades.is_empty() && d.http.underscores_in_headers);
+    let err = validate(&json!({"gateway": {"http": {"upgrades": ["h2c"]}}})).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("gateway.http.upgrades") && text.contains("h2c"),
+        "{text}"
     );
 }

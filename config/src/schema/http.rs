@@ -22,6 +22,21 @@ pub struct Http {
     pub timeouts: Timeouts,
     /// Request size limits.
     pub limits: Limits,
+    /// Keep request header fields whose names contain `_` (nginx's `underscores_in_headers`); by
+    /// default they are dropped, since CGI-style agents read `X_Forwarded_For` and
+    /// `X-Forwarded-For` as one name.
+    pub underscores_in_headers: bool,
+    /// Protocols an HTTP/1.1 `Upgrade` may switch to; default `["websocket"]`. A request asking for
+    /// any other (`h2c` included) is served as a plain request, its `Upgrade` removed.
+    pub upgrades: Vec<UpgradeProtocol>,
+}
+
+/// A protocol an HTTP/1.1 client may switch to through the gateway.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum UpgradeProtocol {
+    /// WebSocket (RFC 6455): the key, version and the agent's accept are checked.
+    #[serde(rename = "websocket")]
+    Websocket,
 }
 
 /// TLS settings of the listener.
@@ -179,6 +194,8 @@ impl Default for Http {
             rate_limit: RateLimit::default(),
             timeouts: Timeouts::default(),
             limits: Limits::default(),
+            underscores_in_headers: false,
+            upgrades: vec![UpgradeProtocol::Websocket],
         }
     }
 }

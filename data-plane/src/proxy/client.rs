@@ -1,6 +1,6 @@
 //! The client towards agents, sized by `agents.connectionPool`.
 //!
-//! HTTP/1.1 goes over our own pooled client ([`super::agent_h1`]). Its pool limits idle connections
+//! HTTP/1.1 goes over our own pooled client ([`crate::http1::client`]). Its pool limits idle connections
 //! per host; `maxIdleConns` caps them across all hosts by giving each host at most
 //! `maxIdleConns / hosts` (never more than `maxIdleConnsPerHost`), so the total never exceeds the cap.
 //!
@@ -22,11 +22,13 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use openclaw_config::ConnectionPool;
 
-use super::agent_h1::{self, AgentError, CONNECT_TIMEOUT, H1Body, Pool, TCP_KEEPALIVE};
 use super::body::{BoxError, ProxyBody};
 use super::headers::{Forwarding, strip_hop_by_hop};
-use super::raw_fields::RawFields;
-use super::req_headers::{RawHead, ReqHeaders};
+use crate::http1::client::{
+    self as agent_h1, AgentError, CONNECT_TIMEOUT, H1Body, Pool, TCP_KEEPALIVE,
+};
+use crate::http1::raw_fields::RawFields;
+use crate::http1::req_headers::{RawHead, ReqHeaders};
 
 /// The pooled clients and the settings they were built with.
 pub struct UpstreamClient {

@@ -16,7 +16,7 @@ use openclaw_config::Cors;
 use super::body::{ProxyBody, full};
 use super::error::ProxyError;
 use super::headers::REQUEST_ID;
-use super::req_headers::ReqHeaders;
+use crate::http1::req_headers::ReqHeaders;
 
 /// How long a browser may cache a preflight answer, in seconds.
 const MAX_AGE: HeaderValue = HeaderValue::from_static("600");
@@ -152,7 +152,7 @@ pub(crate) fn mark(h: &mut HeaderMap, allow_origin: HeaderValue) {
 /// True for a `Vary` value that already covers the origin (`*` or `Origin`); one that is not
 /// visible ASCII is not read.
 pub(crate) fn covers_origin(value: &[u8]) -> bool {
-    super::h1_head::visible(value)
+    crate::http1::head::visible(value)
         && value.split(|&b| b == b',').any(|t| {
             let t = t.trim_ascii();
             t == b"*" || t.eq_ignore_ascii_case(b"origin")

@@ -5,6 +5,8 @@ use http::{HeaderValue, Response, StatusCode};
 use serde_json::json;
 
 use super::body::{ProxyBody, full};
+use crate::http1::raw_fields::Answer;
+use crate::http1::server::{Refusal, Refuse};
 
 /// Why the proxy answered itself instead of the agent.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +54,9 @@ pub(crate) enum ProxyError {
     /// `bytes` or `concurrent` requests.
     #[error("rate limit of {0} exceeded ({1}), retry later")]
     RateLimited(String, &'static str),
+    /// A method the gateway does not serve (`CONNECT`).
+    #[error("method {0} is not allowed")]
+    MethodNotAllowed(http::Method),
     /// `performance.maxConcurrentRequests` requests are in flight already.
     #[error("too many requests in flight, retry later")]
     Overloaded,
@@ -65,7 +70,10 @@ impl ProxyError {
         match self {
             Self::NoRoute(_) => "no_route",
             Self::Unauthorized => "unauthorized",
-            Self::UnknownAgent(_) | Self::BadBody(_) | Self::BadRequest(_) => "bad_request",
+            Self::UnknownAgent(_)
+            | Self::BadBody(_)
+            | Self::BadRequest(_)
+            | Self::MethodNotAllowed(_) => "bad_request",
             Self::NoHealthyEndpoint(_) => "no_healthy_endpoint",
             Self::Connect(_) => "upstream_connect",
             Self::Upstream(..) => "upstream_error",
@@ -90,6 +98,7 @@ impl ProxyError {
             Self::NoHealthyEndpoint(_) | Self::NotReady | Self::Overloaded => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Connect(_) | Self::Upstream(..) => StatusCode::BAD_GATEWAY,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -114,6 +123,12 @@ impl ProxyError {
             HeaderValue::from_static("application/json"),
         );
         h.insert(super::headers::REQUEST_ID, request_id.clone());
+        if matches!(self, Self::MethodNotAllowed(_)) {
+            h.insert(
+                http::header::ALLOW,
+                HeaderValue::from_static("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"),
+            );
+        }
         if matches!(self, Self::Unauthorized) {
             h.insert(
                 http::header::WWW_AUTHENTICATE,
@@ -128,12 +143,32 @@ impl ProxyError {
         }
         if matches!(
             self,
-            Self::PayloadTooLarge(_) | Self::RequestTimeout(_) | Self::BadRequest(_)
+            Self::PayloadTooLarge(_)
+                | Self::RequestTimeout(_)
+                | Self::BadRequest(_)
+                | Self::MethodNotAllowed(_)
         ) {
             // The rest of the body is never read: the connection cannot carry another request.
             h.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
         }
         resp
+    }
+}
+
+/// The gateway's answer to a request the HTTP/1.1 server refuses before serving it: the JSON error.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct HeadRefusals;
+
+impl Refuse for HeadRefusals {
+    fn answer(&self, why: Refusal) -> Answer {
+        let e = match why {
+            Refusal::MethodNotAllowed(m) => ProxyError::MethodNotAllowed(m),
+            Refusal::HeadersTooLarge(max) => ProxyError::HeadersTooLarge(max),
+            Refusal::BadRequest(why) => ProxyError::BadRequest(why),
+        };
+        tracing::debug!(error = %e, "refusing a request head");
+        let rid = super::headers::new_request_id();
+        Answer::from_response(e.into_response(&rid))
     }
 }
 

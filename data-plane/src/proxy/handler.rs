@@ -20,13 +20,13 @@ use super::headers;
 use super::limits;
 use super::pick;
 use super::rate_limit::{self, Limited};
-use super::raw_fields::{Answer, RawFields};
 use super::req_body::{ReqBody, into_body, peek};
-use super::req_headers::{RawHead, ReqHeaders};
 use super::semantic_stage::{semantic_scores, trace_semantic};
 use super::upgrade;
 use crate::balance::KeyInput;
 use crate::compiled::Compiled;
+use crate::http1::raw_fields::{Answer, RawFields};
+use crate::http1::req_headers::{RawHead, ReqHeaders};
 use crate::metrics::{CLIENT_CLOSED, NO_ROUTE};
 use crate::routing::{CompiledRule, Decision, RequestInfo};
 use crate::state::Shared;
@@ -95,7 +95,14 @@ where
         }
         let fields = match raw {
             Some(raw) => ReqHeaders::Raw(raw),
-            None => ReqHeaders::Map(std::mem::take(req.headers_mut())),
+            None => {
+                let mut map = std::mem::take(req.headers_mut());
+                let keep = table
+                    .as_deref()
+                    .is_some_and(|t| t.gateway.http.underscores_in_headers);
+                headers::policy(&mut map, &req, keep);
+                ReqHeaders::Map(map)
+            }
         };
         let mut record = Record {
             shared: &shared,
@@ -116,6 +123,11 @@ where
             let Some(t) = &table else {
                 break 'outcome fail(NO_ROUTE, None, ProxyError::NotReady);
             };
+            if req.method() == http::Method::CONNECT {
+                // Only HTTP/2 gets here (our HTTP/1.1 server refuses CONNECT itself).
+                let refused = ProxyError::MethodNotAllowed(req.method().clone());
+                break 'outcome fail(NO_ROUTE, None, refused);
+            }
             let admitted = match admit(t, req, fields, &record, &mut allow_origin) {
                 Ok(a) => a,
                 Err(refused) => break 'outcome refused,
@@ -346,15 +358,14 @@ fn proxy<'t>(
             .path_and_query()
             .cloned()
             .unwrap_or_else(|| PathAndQuery::from_static("/"));
-        // A WebSocket (or other HTTP/1.1 upgrade) request keeps its upgrade headers towards the
+        // A WebSocket request (the only allowed upgrade) keeps its upgrade headers towards the
         // agent.
-        let upgrade = upgrade::requested(headers);
-        if upgrade.is_some() && matches!(headers, ReqHeaders::Raw(_)) {
-            // The upgrade headers are put back into a map (hyper serves protocol switches, so
-            // this is only a safeguard).
-            let raw = std::mem::replace(headers, ReqHeaders::Map(HeaderMap::new()));
-            *headers = ReqHeaders::Map(raw.into_map());
-        }
+        let websocket = t
+            .gateway
+            .http
+            .upgrades
+            .contains(&openclaw_config::UpgradeProtocol::Websocket);
+        let upgrade = upgrade::requested(headers, websocket);
         let mut client_upgrade = upgrade
             .as_ref()
             .and_then(|_| parts.extensions.remove::<hyper::upgrade::OnUpgrade>());
@@ -379,8 +390,8 @@ fn proxy<'t>(
             // In a block, so the request's slot is not kept in this future while the agent answers.
             let sent = {
                 let (mut upstream_req, raw) = build_request(parts, fields, uri, upstream_body);
-                if let Some(protocol) = &upgrade {
-                    upgrade::restore(upstream_req.headers_mut(), protocol);
+                if let Some(switch) = &upgrade {
+                    upgrade::restore(upstream_req.headers_mut(), &switch.protocol);
                 }
                 let forward = headers::Forwarding {
                     request_id: rid.clone(),
@@ -406,10 +417,10 @@ fn proxy<'t>(
                         f.route.clone_from(&rule.route_header);
                         f
                     });
-                    if let Some(protocol) = &upgrade
-                        && rparts.status == http::StatusCode::SWITCHING_PROTOCOLS
-                    {
-                        let upstream = rbody.into_upgraded();
+                    if rparts.status == http::StatusCode::SWITCHING_PROTOCOLS {
+                        let Some(switch) = &upgrade else {
+                            return upstream_failure(&rule.name, ep, &"a 101 nobody asked for");
+                        };
                         match fields {
                             Some(f) => f.into_map(&mut rparts.headers),
                             None => headers::to_client(
@@ -418,7 +429,15 @@ fn proxy<'t>(
                                 rule.route_header.as_ref(),
                             ),
                         }
-                        upgrade::restore(&mut rparts.headers, protocol);
+                        if !switch.accepted_by(&rparts.headers) {
+                            return upstream_failure(
+                                &rule.name,
+                                ep,
+                                &"a 101 without the matching sec-websocket-accept",
+                            );
+                        }
+                        let upstream = rbody.into_upgraded();
+                        upgrade::restore(&mut rparts.headers, &switch.protocol);
                         // The tunnel holds the endpoint's and the node's in-flight counts until it
                         // closes.
                         upgrade::splice(client_upgrade.take(), upstream, (guard, in_flight.take()));

@@ -10,8 +10,8 @@ use http::header::{
     TE, TRAILER, TRANSFER_ENCODING, UPGRADE, VIA,
 };
 
-use super::h1_head::{put_field, visible};
-use super::req_headers::ReqHeaders;
+use crate::http1::head::{put_field, visible};
+use crate::http1::req_headers::ReqHeaders;
 
 /// The request id header.
 pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -29,8 +29,9 @@ const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host")
 /// What the gateway adds to `Via`.
 pub(crate) const VIA_VALUE: &str = "1.1 openclaw";
 
-/// Headers meaningful only for one connection (RFC 9110 §7.6.1).
-pub(crate) const HOP_BY_HOP: [HeaderName; 9] = [
+/// Headers meaningful only for one connection (RFC 9110 §7.6.1), and h2c's `HTTP2-Settings`
+/// (RFC 7540 §3.2.1), which no upgrade through the gateway ever uses.
+pub(crate) const HOP_BY_HOP: [HeaderName; 10] = [
     CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
@@ -40,6 +41,7 @@ pub(crate) const HOP_BY_HOP: [HeaderName; 9] = [
     TRAILER,
     TRANSFER_ENCODING,
     UPGRADE,
+    HeaderName::from_static("http2-settings"),
 ];
 
 /// Removes hop-by-hop headers, including those the `Connection` header names.
@@ -63,6 +65,28 @@ pub(crate) fn strip_hop_by_hop(h: &mut HeaderMap) {
     }
 }
 
+/// The parsing policy's field rules (see [`crate::http1`]) for a request hyper read (HTTP/2, or an
+/// HTTP/1.1 upgrade): names with `_` are dropped unless `keep_underscores`, and an HTTP/1.1
+/// absolute-form target's authority is its `Host`.
+pub(crate) fn policy<B>(h: &mut HeaderMap, req: &http::Request<B>, keep_underscores: bool) {
+    if !keep_underscores && h.keys().any(|n| n.as_str().contains('_')) {
+        let names: Vec<HeaderName> = h
+            .keys()
+            .filter(|n| n.as_str().contains('_'))
+            .cloned()
+            .collect();
+        for n in names {
+            h.remove(n);
+        }
+    }
+    if req.version() <= http::Version::HTTP_11
+        && let Some(a) = req.uri().authority()
+        && let Ok(v) = HeaderValue::from_str(a.as_str())
+    {
+        h.insert(HOST, v);
+    }
+}
+
 /// The value of a client's address in `X-Forwarded-For` (computed once per connection).
 pub(crate) fn client_ip(client: std::net::SocketAddr) -> HeaderValue {
     HeaderValue::from_maybe_shared(Bytes::from(client.ip().to_string()))
@@ -82,6 +106,19 @@ pub(crate) struct Forwarding {
     pub(crate) https: bool,
     /// The agent's `host[:port]`; the client's `Host` stays when it is `None`.
     pub(crate) upstream_host: Option<HeaderValue>,
+}
+
+impl crate::http1::client::Forward for Forwarding {
+    #[inline]
+    fn write<'a>(
+        &self,
+        dst: &mut BytesMut,
+        fields: impl Iterator<Item = (&'a [u8], &'a [u8])>,
+        authority: &str,
+        skip: impl Fn(&[u8]) -> bool,
+    ) {
+        Forwarding::write(self, dst, fields, authority, skip);
+    }
 }
 
 // === impl Forwarding ===
@@ -259,7 +296,7 @@ fn next_id() -> [u8; 16] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proxy::h1_head::sorted_lines;
+    use crate::http1::head::sorted_lines;
 
     #[test]
     fn generated_request_ids_are_unique_hex() {
@@ -319,7 +356,7 @@ mod tests {
                 if !applied.contains_key(HOST) {
                     expected.put_slice(b"host: agent:80\r\n");
                 }
-                crate::proxy::h1_head::write(&mut expected, &applied, skip);
+                crate::http1::head::write(&mut expected, &applied, skip);
                 assert_eq!(
                     sorted_lines(&written),
                     sorted_lines(&expected),

@@ -20,7 +20,7 @@ use tokio::time::Sleep;
 
 use super::body::{BoxError, InHand, ProxyBody, full};
 use super::error::ProxyError;
-use super::req_headers::ReqHeaders;
+use crate::http1::req_headers::ReqHeaders;
 
 /// The size of a request head as an HTTP/1.1 client sends it, at most: request line, headers, CRLFs.
 pub(crate) fn head_size<B>(req: &Request<B>, headers: &ReqHeaders) -> usize {
@@ -93,7 +93,8 @@ pub(crate) fn body_error(e: BoxError) -> ProxyError {
 }
 
 /// The client's fault somewhere in `e`'s chain of causes (an upstream request fails with the body's
-/// error inside): a body past the size limit (413) or a client that stopped sending (408).
+/// error inside): a body past the size limit (413), a client that stopped sending (408), or a
+/// chunked body with broken framing (400).
 pub(crate) fn client_fault(e: &(dyn std::error::Error + 'static)) -> Option<ProxyError> {
     let mut cause = Some(e);
     while let Some(c) = cause {
@@ -102,6 +103,9 @@ pub(crate) fn client_fault(e: &(dyn std::error::Error + 'static)) -> Option<Prox
         }
         if let Some(ReadTimedOut(t)) = c.downcast_ref::<ReadTimedOut>() {
             return Some(ProxyError::RequestTimeout(*t));
+        }
+        if let Some(f) = c.downcast_ref::<crate::http1::server::ClientFraming>() {
+            return Some(ProxyError::BadRequest(f.to_string()));
         }
         cause = c.source();
     }

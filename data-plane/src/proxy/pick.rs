@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use super::error::ProxyError;
 use super::headers::AGENT_OVERRIDE;
-use super::req_headers::ReqHeaders;
 use crate::balance::KeyInput;
 use crate::compiled::Compiled;
+use crate::http1::req_headers::ReqHeaders;
 use crate::routing::CompiledRule;
 use crate::upstream::Endpoint;
 

@@ -8,8 +8,8 @@ use http::HeaderName;
 use super::error::ProxyError;
 use super::handler::Conn;
 use super::req_body::{ReqBody, peek};
-use super::req_headers::ReqHeaders;
 use crate::compiled::Compiled;
+use crate::http1::req_headers::ReqHeaders;
 use crate::limit::{Checked, Decision, Permit, Scope, write_headers};
 use crate::routing::CompiledRule;
 

@@ -7,8 +7,8 @@ use http::HeaderValue;
 
 use super::error::ProxyError;
 use super::req_body::{PEEK_LIMIT, ReqBody, peek_up_to};
-use super::req_headers::ReqHeaders;
 use crate::compiled::Compiled;
+use crate::http1::req_headers::ReqHeaders;
 use crate::routing::RequestInfo;
 use crate::semantic::{Scores, semantic_text};
 use crate::state::Shared;

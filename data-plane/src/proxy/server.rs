@@ -1,6 +1,6 @@
 //! Accepting client connections (HTTP/1.1 and HTTP/2 on one port: h2 via ALPN over TLS, h2c with prior
 //! knowledge on plain TCP), closing the ones idle for `http.timeouts.idle`, and draining them on
-//! shutdown. HTTP/1.1 (plain, or TLS without ALPN `h2`) is served by [`super::h1_server`]; HTTP/2
+//! shutdown. HTTP/1.1 (plain, or TLS without ALPN `h2`) is served by [`crate::http1::server`]; HTTP/2
 //! (ALPN `h2`, h2c) and protocol switches by hyper.
 
 use std::convert::Infallible;
@@ -18,12 +18,15 @@ use hyper_util::server::conn::auto::Builder;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
-use super::client_io::ClientIo;
-use super::h1_server::{self, Ended};
+use super::error::HeadRefusals;
 use super::handler::{Conn, handle};
-use super::prefixed::Prefixed;
-use super::timed_io::TimedIo;
+use crate::http1::client_io::ClientIo;
+use crate::http1::prefixed::Prefixed;
+use crate::http1::request::Policy;
+use crate::http1::server::{self as h1_server, Ended};
+use crate::http1::timed_io::TimedIo;
 use crate::state::Shared;
+use openclaw_config::UpgradeProtocol;
 
 /// Serves `listener` until `shutdown` completes, then stops accepting and lets in-flight requests
 /// finish for up to `http.timeouts.shutdown` of the config in force.
@@ -87,11 +90,26 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: impl Fu
                 (to.read.get(), to.write.get(), to.idle.get())
             },
         );
+        let policy = shared.current.load().as_ref().map_or(
+            Policy {
+                keep_underscores: false,
+                websocket: true,
+            },
+            |t| Policy {
+                keep_underscores: t.gateway.http.underscores_in_headers,
+                websocket: t
+                    .gateway
+                    .http
+                    .upgrades
+                    .contains(&UpgradeProtocol::Websocket),
+            },
+        );
         let h1 = h1_server::Settings {
             idle,
             read: read_timeout,
             max_head: (2 * max_header).max(8192),
             max_header_size: max_header as u64,
+            policy,
         };
         let stream = TimedIo::new(stream, write_timeout);
         let activity = stream.activity();
@@ -137,7 +155,7 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: impl Fu
             let io = if h2 {
                 Ok(Ended::HandOff(Prefixed::new(io, Bytes::new())))
             } else {
-                h1_server::serve_connection(io, serve_h1, h1, &stop).await
+                h1_server::serve_connection(io, serve_h1, HeadRefusals, h1, &stop).await
             };
             let result = match io {
                 Ok(Ended::Closed) => Ok(()),

@@ -1,0 +1,6 @@
+//! Fuzzes the codec's `request_head` invariants (see `data-plane/src/http1/fuzz.rs`).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    openclaw_http1_fuzz::http1::fuzz::request_head(data);
+});
