@@ -14,7 +14,9 @@ use serde_json::Value;
 
 use crate::{Child, ControlPlane, NODE_TOKEN, bin, free_port, wait_for_port};
 
-const START: Duration = Duration::from_secs(20);
+/// How long a data plane may take to listen and get ready: a debug build loading the semantic model
+/// while other test binaries run beside it (a loaded 2-core CI machine) has taken over 20 s.
+const START: Duration = Duration::from_secs(60);
 const IO_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How to start a data plane; finish with [`start`](Self::start) or [`start_unready`](Self::start_unready).
