@@ -37,10 +37,10 @@ impl Failure {
     }
 }
 
-/// Prints a JSON value, pretty, on stdout.
+/// Prints a JSON value, pretty, on stdout; a reader that went away (`| head`) is not an error.
 pub(crate) fn print_json(v: &serde_json::Value) {
-    match serde_json::to_string_pretty(v) {
-        Ok(s) => println!("{s}"),
-        Err(_) => println!("{v}"),
-    }
+    use std::io::Write;
+    let text = serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string());
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}").and_then(|()| out.flush());
 }

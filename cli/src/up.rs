@@ -30,8 +30,9 @@ const BOOTSTRAP: &str = include_str!("up/bootstrap.json");
 pub(crate) const EXAMPLE_KEY: &str = "sk-xxxxxxxxxxxx";
 /// The node id of the data plane.
 const NODE_ID: &str = "local";
-/// How long startup may take before `up` gives up.
-const READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long startup may take before `up` gives up (a debug build on a busy machine needs most of it:
+/// the data plane checks, then compiles, the first config, semantic model included).
+const READY_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long the data plane and the control plane get to stop.
 const STOP_TIMEOUT: Duration = Duration::from_secs(35);
 
