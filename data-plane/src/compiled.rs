@@ -82,6 +82,10 @@ pub struct Compiled {
     pub semantic: Option<SemanticIndex>,
     /// `http.cors` ready for requests; `None` when CORS is off.
     pub cors: Option<CorsPolicy>,
+    /// `loadBalancing.circuitBreaker`'s settings; `None` when breaking is off.
+    pub breaker: Option<crate::upstream::BreakerSettings>,
+    /// The time bounds towards agents, per rule and agent.
+    pub(crate) deadlines: crate::proxy::Deadlines,
 }
 
 // === impl Compiled ===
@@ -196,11 +200,20 @@ impl Compiled {
             || agent_pools.values().any(|b| b.measures_latency(lb));
         let read_load_reports = choices.iter().any(|c| c.target.reads_reports(&c.settings))
             || agent_pools.values().any(|b| b.reads_reports(lb));
+        let breaker = crate::upstream::BreakerSettings::from_config(&lb.circuit_breaker);
+        if breaker.is_none() {
+            // Switched off: no circuit stays open from an earlier config.
+            for e in agents.iter() {
+                e.breaker().reset();
+            }
+        }
         Ok(Self {
+            breaker,
             version,
             hash: openclaw_config::content_hash(effective),
             not_enforced: not_enforced(&gateway),
             cors: CorsPolicy::compile(&gateway.http.cors),
+            deadlines: crate::proxy::Deadlines::new(&gateway),
             gateway,
             routes,
             agents,

@@ -9,11 +9,13 @@
 
 mod agent_h1;
 mod body;
+mod circuit;
 mod client;
 mod client_io;
 mod coarse_clock;
 mod concurrency;
 mod cors;
+mod deadlines;
 mod endpoints;
 mod error;
 mod framing;
@@ -38,6 +40,7 @@ pub use body::{BoxError, ProxyBody, full as full_body};
 pub use client::UpstreamClient;
 pub use concurrency::InFlightLimit;
 pub use cors::CorsPolicy;
+pub(crate) use deadlines::Deadlines;
 pub(crate) use pick::{body_may_name_agent, header_agent, pick};
 pub use req_headers::{RawHead, ReqHeaders};
 pub use server::serve;

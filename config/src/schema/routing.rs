@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::agents::Known;
 use super::load_balancing::{LoadBalancing, RuleLoadBalancing};
 use super::semantic::Semantic;
+use super::upstream_timeouts::TimeoutOverride;
 use crate::checks::{is_header_name, is_http_method, is_url_path};
 use crate::problem::Check;
 use crate::{Path, RateLimit};
@@ -54,6 +55,9 @@ pub struct Rule {
     /// Retries towards the agent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry: Option<Retry>,
+    /// This rule's own `firstByte` and `idle` timeouts, over the agent's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeouts: Option<TimeoutOverride>,
 }
 
 /// The match of a rule: `type` decides which other keys apply.
@@ -201,6 +205,9 @@ impl Rule {
         }
         if let Some(r) = &self.retry {
             c.range(&at.key("retry").key("attempts"), r.attempts, 1, 10);
+        }
+        if let Some(t) = &self.timeouts {
+            t.validate(&at.key("timeouts"), c);
         }
     }
 }

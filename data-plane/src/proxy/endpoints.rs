@@ -59,7 +59,8 @@ pub(crate) fn answer<B>(
         return Some(respond(
             StatusCode::OK,
             "text/plain; version=0.0.4",
-            shared.metrics.render(0.0),
+            shared.metrics.render(0.0)
+                + &crate::metrics::render_circuits(&shared.registry.health()),
         ));
     }
     None

@@ -11,9 +11,12 @@ use http::uri::PathAndQuery;
 use http::{HeaderMap, HeaderValue, Request, Response, Uri};
 use hyper::body::Body;
 
+use super::agent_h1::AgentError;
 use super::body::{BoxError, InHand, ProxyBody, full, hold, requested_agent};
+use super::circuit;
 use super::concurrency::InFlightGuard;
 use super::cors::{self, CorsCheck};
+use super::deadlines::IdleBounded;
 use super::endpoints;
 use super::error::ProxyError;
 use super::headers;
@@ -125,7 +128,10 @@ where
             Ok(r) => r,
             Err(e) => {
                 shared.metrics.error(e.kind());
-                if matches!(e, ProxyError::Connect(_) | ProxyError::Upstream(..)) {
+                if matches!(
+                    e,
+                    ProxyError::Connect(_) | ProxyError::Upstream(..) | ProxyError::Timeout(..)
+                ) {
                     tracing::warn!(
                         error = %e,
                         request_id = rid.to_str().unwrap_or(""),
@@ -313,7 +319,7 @@ fn proxy<'t>(
         }
         let chosen = match choose(t, rule, conn, parts, headers, &mut body).await {
             Ok(c) => c,
-            Err(e) => return fail(&rule.name, None, e),
+            Err(e) => return fail(&rule.name, None, circuit::explain_refusal(t, rule, e)),
         };
         // `stickyCookie`: a client without a valid affinity cookie for its endpoint gets one.
         let set_cookie = sticky_cookie(t, rule, conn, parts, headers, &chosen);
@@ -353,6 +359,9 @@ fn proxy<'t>(
                 (_, _, Some(bytes)) => full(bytes.clone()),
                 _ => break,
             };
+            if let Err(e) = circuit::claim(t, &ep) {
+                return fail(&rule.name, Some(ep), e);
+            }
             let uri = match ep.uri_for_parsed(&path_and_query) {
                 Ok(u) => u,
                 Err(e) => return upstream_failure(&rule.name, ep, &e),
@@ -380,8 +389,16 @@ fn proxy<'t>(
             let guard = ep.begin();
             // Timed only when a strategy reads latencies: the default path reads no clock here.
             let sent_at = t.measure_latency.then(Instant::now);
-            match sent.await {
+            let bounds = t.deadlines.bounds(rule.index, ep.agent_id());
+            let Ok(answered) = tokio::time::timeout(bounds.first_byte, sent).await else {
+                circuit::record(t, &ep, true);
+                let agent = ep.agent_id().to_string();
+                let why = format!("no response within {:?}", bounds.first_byte);
+                return fail(&rule.name, Some(ep), ProxyError::Timeout(agent, why));
+            };
+            match answered {
                 Ok(resp) => {
+                    circuit::record(t, &ep, resp.status().is_server_error());
                     ep.mark_success();
                     if let Some(at) = sent_at {
                         ep.load().observe_latency(at.elapsed());
@@ -445,6 +462,7 @@ fn proxy<'t>(
                             rule.route_header.as_ref(),
                         );
                     }
+                    let rbody = IdleBounded::new(rbody, bounds.idle);
                     let resp = Response::from_parts(rparts, hold(rbody, (guard, in_flight.take())));
                     return Outcome {
                         route: &rule.name,
@@ -461,6 +479,7 @@ fn proxy<'t>(
                     return fail(&rule.name, Some(ep), fault);
                 }
                 Err(e) if e.is_connect() => {
+                    circuit::record(t, &ep, true);
                     ep.mark_connect_failure();
                     let agent = ep.agent_id().to_string();
                     tracing::warn!(
@@ -486,10 +505,20 @@ fn proxy<'t>(
                     };
                     match next {
                         Some(f) if attempt == 0 => ep = f,
+                        _ if matches!(e, AgentError::ConnectTimeout(_)) => {
+                            let why = format!(
+                                "no connection within {:?}",
+                                t.gateway.agents.timeouts.connect
+                            );
+                            return fail(&rule.name, Some(ep), ProxyError::Timeout(agent, why));
+                        }
                         _ => return fail(&rule.name, Some(ep), ProxyError::Connect(agent)),
                     }
                 }
-                Err(e) => return upstream_failure(&rule.name, ep, &e),
+                Err(e) => {
+                    circuit::record(t, &ep, true);
+                    return upstream_failure(&rule.name, ep, &e);
+                }
             }
         }
         fail(
