@@ -84,6 +84,8 @@ pub struct Compiled {
     pub cors: Option<CorsPolicy>,
     /// `loadBalancing.circuitBreaker`'s settings; `None` when breaking is off.
     pub breaker: Option<crate::upstream::BreakerSettings>,
+    /// Retry budgets by agent id (only when some rule retries).
+    pub retry_budgets: FxHashMap<String, std::sync::Arc<crate::upstream::RetryBudget>>,
     /// The time bounds towards agents, per rule and agent.
     pub(crate) deadlines: crate::proxy::Deadlines,
 }
@@ -207,7 +209,16 @@ impl Compiled {
                 e.breaker().reset();
             }
         }
+        let retry_budgets = if gateway.routing.rules.iter().any(|r| r.retry.is_some()) {
+            agents
+                .ids()
+                .map(|id| (id.to_string(), registry.retry_budget(id)))
+                .collect()
+        } else {
+            FxHashMap::default()
+        };
         Ok(Self {
+            retry_budgets,
             breaker,
             version,
             hash: openclaw_config::content_hash(effective),

@@ -341,6 +341,24 @@ pub fn render_circuits(endpoints: &[crate::upstream::EndpointHealth]) -> String 
     out
 }
 
+/// `gateway_retries_total{agent}`: retries the proxy sent, by agent.
+pub fn render_retries(retries: &[(String, u64)]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    if retries.is_empty() {
+        return out;
+    }
+    out.push_str("# HELP gateway_retries_total Requests sent again to an agent under a rule's retry policy.\n# TYPE gateway_retries_total counter\n");
+    for (agent, n) in retries {
+        let _ = writeln!(
+            out,
+            "gateway_retries_total{{agent=\"{}\"}} {n}",
+            escape(agent)
+        );
+    }
+    out
+}
+
 fn escape(label: &str) -> String {
     label
         .replace('\\', "\\\\")

@@ -24,7 +24,6 @@ pub(crate) fn not_enforced(g: &Gateway) -> Vec<String> {
                 r.rate_limit.as_ref().is_some_and(|l| l.enabled),
                 "rateLimit",
             ),
-            (r.retry.is_some(), "retry"),
             (r.cache, "cache"),
         ] {
             if set {

@@ -29,6 +29,7 @@ mod prefixed;
 mod raw_fields;
 mod req_body;
 mod req_headers;
+mod retry;
 mod semantic_stage;
 mod server;
 mod timed_io;

@@ -17,6 +17,7 @@ mod error;
 mod load;
 mod probe;
 mod registry;
+mod retry_budget;
 
 pub use agent_set::AgentSet;
 pub use breaker::{Breaker, BreakerSettings, CircuitState, Transition};
@@ -25,6 +26,7 @@ pub use error::UpstreamError;
 pub use load::{DEFAULT_DECAY, LoadReport, LoadState, now};
 pub use probe::{CheckFailure, HttpProbe, Probe, ProbeFuture};
 pub use registry::Registry;
+pub use retry_budget::RetryBudget;
 
 #[cfg(test)]
 mod tests;

@@ -160,6 +160,8 @@ fn a_failing_agent_trips_its_breaker_traffic_goes_to_the_fallback_then_it_recove
     let backup = TestAgent::start("backup");
     let dp = DataPlane::standalone(dir.path(), breaker_config(&flaky, Some(&backup)));
     assert_eq!(circuit(&dp, "flaky"), "closed");
+    let not_enforced = dp.health()["notEnforced"].to_string();
+    assert!(!not_enforced.contains("circuitBreaker"), "{not_enforced}");
     flaky.set_status(500);
     // minRequests failures open the circuit; until then the agent's 500s pass through.
     for _ in 0..4 {

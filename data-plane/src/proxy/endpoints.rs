@@ -60,7 +60,8 @@ pub(crate) fn answer<B>(
             StatusCode::OK,
             "text/plain; version=0.0.4",
             shared.metrics.render(0.0)
-                + &crate::metrics::render_circuits(&shared.registry.health()),
+                + &crate::metrics::render_circuits(&shared.registry.health())
+                + &crate::metrics::render_retries(&shared.registry.retries()),
         ));
     }
     None

@@ -25,6 +25,7 @@ use super::pick;
 use super::raw_fields::{Answer, RawFields};
 use super::req_body::{ReqBody, into_body, peek};
 use super::req_headers::{RawHead, ReqHeaders};
+use super::retry;
 use super::semantic_stage::{semantic_scores, trace_semantic};
 use super::upgrade;
 use crate::balance::KeyInput;
@@ -33,6 +34,10 @@ use crate::metrics::{CLIENT_CLOSED, NO_ROUTE};
 use crate::routing::{CompiledRule, Decision, RequestInfo};
 use crate::state::Shared;
 use crate::upstream::{Endpoint, LoadReport};
+use openclaw_config::RetryOn;
+
+/// The response header that tells how many times the request was sent again.
+const RETRIES: http::HeaderName = http::HeaderName::from_static("x-openclaw-retries");
 
 /// The ORCA header in which agents report their load.
 const LOAD_METRICS: &str = "endpoint-load-metrics";
@@ -108,6 +113,7 @@ where
             // A clone shares the request's bytes: no copy for the access log's path.
             uri: req.uri().clone(),
             route: NO_ROUTE,
+            attempts: 0,
             said: false,
         };
         let mut allow_origin = None;
@@ -170,6 +176,8 @@ struct Record<'a> {
     uri: Uri,
     /// The matched rule's name, once routed.
     route: &'a str,
+    /// Tries made towards agents (retries are the ones past the first).
+    attempts: u32,
     said: bool,
 }
 
@@ -189,6 +197,7 @@ impl Record<'_> {
             duration_ms = elapsed.as_secs_f64() * 1000.0,
             route = %route,
             agent,
+            attempts = self.attempts,
             request_id = self.request_id.to_str().unwrap_or(""),
             client = %self.peer,
         );
@@ -323,9 +332,10 @@ fn proxy<'t>(
         };
         // `stickyCookie`: a client without a valid affinity cookie for its endpoint gets one.
         let set_cookie = sticky_cookie(t, rule, conn, parts, headers, &chosen);
-        // A rule with a fallback keeps small bodies, so a refused connection can be retried
-        // elsewhere.
-        let replay = if rule.fallback.is_some() {
+        let retry = retry::Policy::new(t, rule, &parts.method);
+        // A rule with a fallback or a retry policy keeps small bodies, so a refused connection can
+        // be retried elsewhere; a body streamed past what is held in hand is never replayed.
+        let replay = if rule.fallback.is_some() || retry.is_some() {
             // An error here must end the request: `peek` has already taken the body.
             match peek(&mut body).await {
                 Ok(b) => b,
@@ -353,7 +363,44 @@ fn proxy<'t>(
             .and_then(|_| parts.extensions.remove::<hyper::upgrade::OnUpgrade>());
         let mut ep = chosen;
         let mut body = Some(into_body(body));
-        for attempt in 0..2 {
+        if let Some(p) = &retry {
+            p.deposit(&ep);
+        }
+        let attempts = retry
+            .as_ref()
+            .map_or(1, retry::Policy::attempts)
+            .max(if rule.fallback.is_some() { 2 } else { 1 });
+        // The endpoint for another try after `why`, when the rule's policy, the body in hand and
+        // the agent's budget allow one.
+        macro_rules! retry_after {
+            ($why:expr, $attempt:expr) => {
+                match (&retry, &replay) {
+                    (Some(p), Some(b))
+                        if $attempt + 1 < attempts && p.allows($why) && p.withdraw(&ep) =>
+                    {
+                        retry::next_endpoint(
+                            t,
+                            rule,
+                            &ep,
+                            &KeyInput {
+                                client_ip: conn.peer.ip(),
+                                headers,
+                                query: parts.uri.query(),
+                                body: Some(b),
+                            },
+                        )
+                    }
+                    _ => None,
+                }
+            };
+        }
+        for attempt in 0..attempts {
+            record.attempts = attempt + 1;
+            if attempt > 0
+                && let Some(p) = &retry
+            {
+                p.backoff(attempt).await;
+            }
             let upstream_body = match (attempt, body.take(), &replay) {
                 (0, Some(b), _) => b,
                 (_, _, Some(bytes)) => full(bytes.clone()),
@@ -392,6 +439,11 @@ fn proxy<'t>(
             let bounds = t.deadlines.bounds(rule.index, ep.agent_id());
             let Ok(answered) = tokio::time::timeout(bounds.first_byte, sent).await else {
                 circuit::record(t, &ep, true);
+                drop(guard);
+                if let Some(next) = retry_after!(RetryOn::Timeout, attempt) {
+                    ep = next;
+                    continue;
+                }
                 let agent = ep.agent_id().to_string();
                 let why = format!("no response within {:?}", bounds.first_byte);
                 return fail(&rule.name, Some(ep), ProxyError::Timeout(agent, why));
@@ -399,6 +451,14 @@ fn proxy<'t>(
             match answered {
                 Ok(resp) => {
                     circuit::record(t, &ep, resp.status().is_server_error());
+                    // An answer worth retrying is dropped before any of it reaches the client.
+                    if let Some(why) = retry::Policy::status_reason(resp.status())
+                        && let Some(next) = retry_after!(why, attempt)
+                    {
+                        drop((resp, guard));
+                        ep = next;
+                        continue;
+                    }
                     ep.mark_success();
                     if let Some(at) = sent_at {
                         ep.load().observe_latency(at.elapsed());
@@ -462,6 +522,13 @@ fn proxy<'t>(
                             rule.route_header.as_ref(),
                         );
                     }
+                    if attempt > 0 {
+                        // A retried answer is rare: its raw fields go through a map.
+                        if let Some(f) = fields.take() {
+                            f.into_map(&mut rparts.headers);
+                        }
+                        rparts.headers.insert(RETRIES, HeaderValue::from(attempt));
+                    }
                     let rbody = IdleBounded::new(rbody, bounds.idle);
                     let resp = Response::from_parts(rparts, hold(rbody, (guard, in_flight.take())));
                     return Outcome {
@@ -481,6 +548,11 @@ fn proxy<'t>(
                 Err(e) if e.is_connect() => {
                     circuit::record(t, &ep, true);
                     ep.mark_connect_failure();
+                    drop(guard);
+                    if let Some(next) = retry_after!(RetryOn::ConnectFailure, attempt) {
+                        ep = next;
+                        continue;
+                    }
                     let agent = ep.agent_id().to_string();
                     tracing::warn!(
                         agent = %agent,
@@ -517,6 +589,11 @@ fn proxy<'t>(
                 }
                 Err(e) => {
                     circuit::record(t, &ep, true);
+                    drop(guard);
+                    if let Some(next) = retry_after!(RetryOn::Reset, attempt) {
+                        ep = next;
+                        continue;
+                    }
                     return upstream_failure(&rule.name, ep, &e);
                 }
             }
