@@ -63,6 +63,7 @@ pub struct Balancer {
     /// All weights equal (rendezvous then needs no logarithm).
     uniform: bool,
     next: AtomicUsize,
+    all_healthy: simple::AllHealthy,
 }
 
 /// The per-strategy tables and state.
@@ -80,7 +81,8 @@ enum Algo {
         cookie: StickyCookie,
     },
     Locality {
-        local: Box<[bool]>,
+        /// Indices of the endpoints local to the node.
+        local: Box<[u32]>,
         spillover: f64,
     },
     Adaptive {
@@ -134,13 +136,15 @@ impl Balancer {
             Strategy::Locality => Algo::Locality {
                 local: endpoints
                     .iter()
-                    .map(|e| locality::is_local(&e.labels(), ctx.node_labels))
+                    .enumerate()
+                    .filter(|(_, e)| locality::is_local(&e.labels(), ctx.node_labels))
+                    .map(|(i, _)| u32::try_from(i).unwrap_or(0))
                     .collect(),
                 spillover: lb.locality.spillover,
             },
             Strategy::Adaptive => {
                 let factors = Arc::new(Factors::new(endpoints.len()));
-                if let Some(rt) = ctx.runtime {
+                if let Some(rt) = ctx.runtime.filter(|_| !endpoints.is_empty()) {
                     adaptive::spawn(rt, &endpoints, &lb.adaptive, &factors);
                 }
                 Algo::Adaptive {
@@ -161,6 +165,7 @@ impl Balancer {
                 .then(|| (f64::from(s.initial_weight) / 100.0, s.duration.get())),
             uniform,
             next: AtomicUsize::new(0),
+            all_healthy: simple::AllHealthy::new(),
         }
     }
 
@@ -174,6 +179,7 @@ impl Balancer {
             ramp: None,
             uniform: true,
             next: AtomicUsize::new(0),
+            all_healthy: simple::AllHealthy::new(),
         }
     }
 
@@ -224,7 +230,7 @@ impl Balancer {
     pub fn pick(&self, req: &KeyInput<'_>) -> Option<Arc<Endpoint>> {
         if self.strategy == Strategy::RoundRobin {
             // The default: exactly the path requests took before balancing had strategies.
-            return simple::round_robin(&self.endpoints, &self.next).cloned();
+            return simple::round_robin(&self.endpoints, &self.next, &self.all_healthy).cloned();
         }
         self.pick_with(self.key.key(req)).cloned()
     }
@@ -234,7 +240,7 @@ impl Balancer {
         let all = &*self.endpoints;
         let w = |i: usize, e: &Endpoint| self.weight(i, e);
         let per_weight = |i: usize, e: &Endpoint| least::busy(e) / self.weight(i, e).max(1e-9);
-        let any = || simple::round_robin(all, &self.next);
+        let any = || simple::round_robin(all, &self.next, &self.all_healthy);
         match (&self.algo, self.strategy) {
             (_, Strategy::RoundRobin) => any(),
             (_, Strategy::Random) => simple::random(all),
@@ -369,7 +375,7 @@ impl Balancer {
                     "inFlight": e.in_flight(),
                 });
                 if let Algo::Locality { local, .. } = &self.algo {
-                    c["local"] = json!(local[i]);
+                    c["local"] = json!(local.iter().any(|&l| l as usize == i));
                 }
                 if e.load().has_latency() {
                     let now = crate::upstream::now();

@@ -206,7 +206,9 @@ impl Compiled {
         if breaker.is_none() {
             // Switched off: no circuit stays open from an earlier config.
             for e in agents.iter() {
-                e.breaker().reset();
+                if e.breaker().reset() {
+                    crate::upstream::health_changed();
+                }
             }
         }
         let retry_budgets = if gateway.routing.rules.iter().any(|r| r.retry.is_some()) {

@@ -21,7 +21,7 @@ mod retry_budget;
 
 pub use agent_set::AgentSet;
 pub use breaker::{Breaker, BreakerSettings, CircuitState, Transition};
-pub use endpoint::{Endpoint, EndpointHealth, InFlight, LastCheck};
+pub use endpoint::{Endpoint, EndpointHealth, InFlight, LastCheck, health_changed, health_epoch};
 pub use error::UpstreamError;
 pub use load::{DEFAULT_DECAY, LoadReport, LoadState, now};
 pub use probe::{CheckFailure, HttpProbe, Probe, ProbeFuture};

@@ -124,11 +124,45 @@ pub(super) fn rendezvous(
             }
             // u in (0, 1); the score -w / ln(u) is highest for the winner.
             let u = ((h >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
-            -w / u.ln()
+            -w / fast_ln(u)
         };
         if best.is_none_or(|(_, b)| score > b) {
             best = Some((i, score));
         }
     }
     best.map(|(i, _)| &all[i])
+}
+
+/// ln(x) for x in (0, 1), to about 1e-9 relative: the exponent, plus an odd series in
+/// (m - 1) / (m + 1) for the mantissa m in [√½, √2) — several times cheaper than `f64::ln`, which rendezvous calls once per
+/// endpoint.
+#[inline]
+fn fast_ln(x: f64) -> f64 {
+    let bits = x.to_bits();
+    let mut exp = ((bits >> 52) & 0x7ff) as i64 - 1023;
+    let mut m = f64::from_bits((bits & 0x000f_ffff_ffff_ffff) | 0x3ff0_0000_0000_0000);
+    // m in [√½, √2): the series converges fast and stays exact in relative terms near x = 1.
+    if m > std::f64::consts::SQRT_2 {
+        m *= 0.5;
+        exp += 1;
+    }
+    let t = (m - 1.0) / (m + 1.0);
+    let t2 = t * t;
+    let series =
+        2.0 * t * (1.0 + t2 * (1.0 / 3.0 + t2 * (1.0 / 5.0 + t2 * (1.0 / 7.0 + t2 / 9.0))));
+    exp as f64 * std::f64::consts::LN_2 + series
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn fast_ln_is_close_to_ln() {
+        for x in [1e-12, 0.001, 0.1, 0.3, 0.5, 0.72, 0.9, 0.999_999] {
+            let (fast, exact) = (super::fast_ln(x), f64::ln(x));
+            assert!(
+                (fast - exact).abs() <= 1e-6 * exact.abs().max(1.0),
+                "{x}: {fast} vs {exact}"
+            );
+        }
+    }
 }

@@ -1,7 +1,10 @@
 //! The load-aware strategies, reading each endpoint's requests in flight and latency EWMA:
 //! `leastConnections`, `weightedLeastConnections`, `powerOfTwoChoices`, `peakEwma` and
 //! `leastResponseTime`. Ties go round the pool from a moving start, so an idle pool is not all
-//! sent to its first endpoint.
+//! sent to its first endpoint. A pool larger than [`WINDOW`] is compared a window of that many
+//! endpoints at a time, the window moving on at each pick, so a pick stays bounded (Envoy's
+//! least-request compares a sample for the same reason); every endpoint is looked at within a few
+//! picks.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,7 +16,11 @@ use crate::upstream::Endpoint;
 /// enough that a new endpoint is tried, high enough that it does not take every request at once.
 const UNMEASURED_NS: f64 = 1_000_000.0;
 
-/// The healthy endpoint with the lowest `cost` (ties: the first after a moving start).
+/// The most endpoints one pick compares.
+pub(super) const WINDOW: usize = 48;
+
+/// The healthy endpoint with the lowest `cost` (ties: the first after a moving start), among the
+/// next [`WINDOW`] endpoints; the whole pool when none of those is healthy.
 #[inline]
 pub(super) fn lowest<'e>(
     all: &'e [Arc<Endpoint>],
@@ -24,9 +31,29 @@ pub(super) fn lowest<'e>(
     if n == 0 {
         return None;
     }
-    let start = next.fetch_add(1, Ordering::Relaxed) % n;
+    let start = if n > WINDOW {
+        next.fetch_add(WINDOW / 2, Ordering::Relaxed) % n
+    } else {
+        next.fetch_add(1, Ordering::Relaxed) % n
+    };
+    lowest_from(all, start, n.min(WINDOW), &cost).or_else(|| {
+        (n > WINDOW)
+            .then(|| lowest_from(all, start, n, &cost))
+            .flatten()
+    })
+}
+
+/// The lowest-cost healthy endpoint of the `span` endpoints from `start` (wrapping).
+#[inline]
+fn lowest_from<'e>(
+    all: &'e [Arc<Endpoint>],
+    start: usize,
+    span: usize,
+    cost: &impl Fn(usize, &Endpoint) -> f64,
+) -> Option<&'e Arc<Endpoint>> {
+    let n = all.len();
     let mut best: Option<(usize, f64)> = None;
-    for k in 0..n {
+    for k in 0..span {
         let i = if start + k >= n {
             start + k - n
         } else {

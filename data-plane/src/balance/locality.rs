@@ -25,37 +25,45 @@ pub(super) fn is_local(labels: &[(String, String)], node: &BTreeMap<String, Stri
 }
 
 /// The pick: local first, spilling over as described above. `cost` orders endpoints (in flight
-/// per weight).
+/// per weight). `local` lists the local endpoints' indices. Pools larger than [`least::WINDOW`] are
+/// judged on a moving window of local endpoints and of the pool, so a pick stays bounded.
 pub(super) fn pick<'e>(
     all: &'e [Arc<Endpoint>],
-    local: &[bool],
+    local: &[u32],
     spillover: f64,
     next: &AtomicUsize,
     cost: impl Fn(usize, &Endpoint) -> f64,
 ) -> Option<&'e Arc<Endpoint>> {
+    let turn = next.load(std::sync::atomic::Ordering::Relaxed);
+    // The pool's mean in flight, over a window of it.
     let (mut total, mut healthy) = (0usize, 0usize);
-    let mut least_local: Option<usize> = None;
-    for (i, e) in all.iter().enumerate() {
+    let span = all.len().min(least::WINDOW);
+    for k in 0..span {
+        let e = &all[(turn + k) % all.len()];
+        if e.is_healthy() {
+            total += e.in_flight();
+            healthy += 1;
+        }
+    }
+    // The least busy local endpoint, over a window of them.
+    let mut best: Option<(usize, f64, usize)> = None;
+    let lspan = local.len().min(least::WINDOW);
+    for k in 0..lspan {
+        let i = local[(turn + k) % local.len()] as usize;
+        let e = &all[i];
         if !e.is_healthy() {
             continue;
         }
-        let q = e.in_flight();
-        total += q;
-        healthy += 1;
-        if local[i] {
-            least_local = Some(least_local.map_or(q, |l| l.min(q)));
+        let c = cost(i, e);
+        if best.is_none_or(|(_, b, _)| c < b) {
+            best = Some((i, c, e.in_flight()));
         }
     }
-    if let Some(l) = least_local {
+    if let Some((i, _, busy)) = best {
         let mean = total as f64 / healthy.max(1) as f64;
-        if (l as f64) <= spillover * mean + 1.0 {
-            return least::lowest(
-                all,
-                next,
-                |i, e| {
-                    if local[i] { cost(i, e) } else { f64::INFINITY }
-                },
-            );
+        if (busy as f64) <= spillover * mean + 1.0 {
+            next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return Some(&all[i]);
         }
     }
     least::lowest(all, next, cost)

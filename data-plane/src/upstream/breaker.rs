@@ -319,16 +319,16 @@ impl Breaker {
         Transition { to, cooldown }
     }
 
-    /// Closes it at once (breaking was switched off).
-    pub fn reset(&self) {
-        if self
+    /// Closes it at once (breaking was switched off); true when it was not closed.
+    pub fn reset(&self) -> bool {
+        self.cooldown_ms.store(0, Ordering::Relaxed);
+        let was = self
             .state
-            .swap(CircuitState::Closed as u8, Ordering::AcqRel)
-            != CircuitState::Closed as u8
-        {
+            .swap(CircuitState::Closed as u8, Ordering::AcqRel);
+        if was != CircuitState::Closed as u8 {
             self.moved(CircuitState::Closed, Duration::ZERO);
         }
-        self.cooldown_ms.store(0, Ordering::Relaxed);
+        was != CircuitState::Closed as u8
     }
 }
 

@@ -272,8 +272,10 @@ impl Endpoint {
         &self.breaker
     }
 
-    /// Logs a transition of its circuit breaker (each one is a line at warn or info level).
+    /// Logs a transition of its circuit breaker (each one is a line at warn or info level) and
+    /// counts it as a change of health, so balancers that skip health scans see it.
     pub fn log_transition(&self, t: Transition) {
+        HEALTH_EPOCH.fetch_add(1, Ordering::Release);
         let (agent, endpoint) = (&self.agent_id, &self.url);
         match t.to {
             CircuitState::Open => tracing::warn!(
@@ -368,6 +370,7 @@ impl Endpoint {
                     // Back from unhealthy: slow start (when enabled) ramps it up again.
                     self.load.start_ramp();
                     self.healthy.store(true, Ordering::Relaxed);
+                    HEALTH_EPOCH.fetch_add(1, Ordering::Release);
                     tracing::info!(
                         agent = %self.agent_id,
                         endpoint = %self.url,
@@ -381,6 +384,7 @@ impl Endpoint {
                 checks.failures = checks.failures.saturating_add(1);
                 if self.passes_checks() && checks.failures >= hc.fail_threshold.max(1) {
                     self.healthy.store(false, Ordering::Relaxed);
+                    HEALTH_EPOCH.fetch_add(1, Ordering::Release);
                     tracing::warn!(
                         agent = %self.agent_id,
                         endpoint = %self.url,
@@ -400,6 +404,7 @@ impl Endpoint {
         checks.failures = 0;
         checks.passes = 0;
         if !self.healthy.swap(true, Ordering::Relaxed) {
+            HEALTH_EPOCH.fetch_add(1, Ordering::Release);
             self.load.start_ramp();
             tracing::info!(
                 agent = %self.agent_id,
@@ -409,6 +414,21 @@ impl Endpoint {
             );
         }
     }
+}
+
+/// Counts every change of any endpoint's health, process-wide: a balancer that saw its whole pool
+/// healthy at one count knows it still is while the count has not moved, and skips the health scan.
+static HEALTH_EPOCH: AtomicU64 = AtomicU64::new(0);
+
+/// Counts a change of some endpoint's health made outside its checks (a circuit closed by config).
+pub fn health_changed() {
+    HEALTH_EPOCH.fetch_add(1, Ordering::Release);
+}
+
+/// The current count of health changes (see [`HEALTH_EPOCH`]).
+#[inline]
+pub fn health_epoch() -> u64 {
+    HEALTH_EPOCH.load(Ordering::Acquire)
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
