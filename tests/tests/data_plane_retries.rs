@@ -32,7 +32,9 @@ fn a_get_answered_503_is_retried_on_the_other_endpoint() {
         config(
             &bad.url(),
             &good.url(),
-            json!({"attempts": 2, "on": ["gateway-error"], "backoff": "1ms"}),
+            // A floor high enough that the budget never refuses here.
+            json!({"attempts": 2, "on": ["gateway-error"], "backoff": "1ms",
+                   "minRetriesPerSecond": 100}),
         ),
     );
     let not_enforced = dp.health()["notEnforced"].to_string();
@@ -83,7 +85,8 @@ fn a_post_is_retried_only_when_non_idempotent_opts_in() {
     dp.rewrite_config(config(
         &bad.url(),
         &good.url(),
-        json!({"on": ["gateway-error", "non-idempotent"], "backoff": "1ms"}),
+        json!({"on": ["gateway-error", "non-idempotent"], "backoff": "1ms",
+               "minRetriesPerSecond": 100}),
     ));
     let deadline = Instant::now() + std::time::Duration::from_secs(20);
     // Once the new config is in force, every POST ends on the good endpoint.
@@ -110,7 +113,8 @@ fn a_body_streamed_past_what_is_held_is_never_replayed() {
             },
             "routing": {"rules": [{"name": "all", "match": {"type": "prefix", "pattern": "/"},
                 "target": "pool",
-                "retry": {"attempts": 3, "on": ["gateway-error", "non-idempotent"], "backoff": "1ms"}}]}
+                "retry": {"attempts": 3, "on": ["gateway-error", "non-idempotent"],
+                          "backoff": "1ms", "minRetriesPerSecond": 100}}]}
         }}),
     );
     drop(good);
