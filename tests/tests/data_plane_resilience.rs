@@ -116,9 +116,9 @@ fn a_rules_idle_timeout_cuts_a_stream_that_pauses_longer_and_others_live_on() {
         b"{}",
     );
     let took = started.elapsed();
-    match cut {
-        Ok(r) => assert!(!r.text().contains("chunk-3"), "not cut: {}", r.text()),
-        Err(_) => {} // The connection broke off mid-body: cut, as wanted.
+    // An error is the connection broken off mid-body: cut, as wanted.
+    if let Ok(r) = cut {
+        assert!(!r.text().contains("chunk-3"), "not cut: {}", r.text());
     }
     assert!(took < Duration::from_secs(3), "cut after {took:?}");
 }
