@@ -11,6 +11,7 @@ mod monitoring;
 mod performance;
 mod routing;
 mod semantic;
+mod upstream_timeouts;
 
 use serde::{Deserialize, Serialize};
 
@@ -38,6 +39,7 @@ pub use routing::{Match, MatchKind, Retry, RetryOn, Routing, Rule};
 pub use semantic::{
     BUILTIN_CATEGORIES, Category, EncoderKind, MAX_SEMANTIC_BODY, Model2Vec, OpenAi, Semantic,
 };
+pub use upstream_timeouts::{TimeoutOverride, UpstreamTimeouts};
 
 use crate::Path;
 use crate::problem::Check;

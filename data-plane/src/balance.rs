@@ -399,6 +399,11 @@ impl Balancer {
     }
 }
 
+/// A uniform number in `[0, 1)` from the balancers' cheap per-thread generator (retry jitter).
+pub(crate) fn unit_random() -> f64 {
+    rng::unit()
+}
+
 /// A 64-bit finaliser (splitmix64's): spreads any input over all bits.
 #[inline]
 pub(crate) fn mix(mut x: u64) -> u64 {

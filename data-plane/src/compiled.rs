@@ -87,6 +87,12 @@ pub struct Compiled {
     pub cors: Option<CorsPolicy>,
     /// The rate limits in force (set by the node when it applies the table; empty when built alone).
     pub rate_limits: crate::limit::Plan,
+    /// `loadBalancing.circuitBreaker`'s settings; `None` when breaking is off.
+    pub breaker: Option<crate::upstream::BreakerSettings>,
+    /// Retry budgets by agent id (only when some rule retries).
+    pub retry_budgets: FxHashMap<String, std::sync::Arc<crate::upstream::RetryBudget>>,
+    /// The time bounds towards agents, per rule and agent.
+    pub(crate) deadlines: crate::proxy::Deadlines,
 }
 
 // === impl Compiled ===
@@ -201,11 +207,31 @@ impl Compiled {
             || agent_pools.values().any(|b| b.measures_latency(lb));
         let read_load_reports = choices.iter().any(|c| c.target.reads_reports(&c.settings))
             || agent_pools.values().any(|b| b.reads_reports(lb));
+        let breaker = crate::upstream::BreakerSettings::from_config(&lb.circuit_breaker);
+        if breaker.is_none() {
+            // Switched off: no circuit stays open from an earlier config.
+            for e in agents.iter() {
+                if e.breaker().reset() {
+                    crate::upstream::health_changed();
+                }
+            }
+        }
+        let retry_budgets = if gateway.routing.rules.iter().any(|r| r.retry.is_some()) {
+            agents
+                .ids()
+                .map(|id| (id.to_string(), registry.retry_budget(id)))
+                .collect()
+        } else {
+            FxHashMap::default()
+        };
         Ok(Self {
+            retry_budgets,
+            breaker,
             version,
             hash: openclaw_config::content_hash(effective),
             not_enforced: not_enforced(&gateway),
             cors: CorsPolicy::compile(&gateway.http.cors),
+            deadlines: crate::proxy::Deadlines::new(&gateway),
             gateway,
             routes,
             agents,

@@ -26,6 +26,8 @@ pub const ERROR_KINDS: &[&str] = &[
     "no_healthy_endpoint",
     "upstream_connect",
     "upstream_error",
+    "upstream_timeout",
+    "circuit_open",
     "not_ready",
     "payload_too_large",
     "headers_too_large",
@@ -303,6 +305,59 @@ impl Drop for ConnectionGuard {
     fn drop(&mut self) {
         self.0.active_connections.fetch_sub(1, Ordering::Relaxed);
     }
+}
+
+/// `gateway_circuit_state{agent,endpoint}` (0 closed, 1 open, 2 half-open) and
+/// `gateway_circuit_transitions_total{agent,endpoint,to}` of every endpoint.
+pub fn render_circuits(endpoints: &[crate::upstream::EndpointHealth]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    if endpoints.is_empty() {
+        return out;
+    }
+    out.push_str("# HELP gateway_circuit_state Circuit breaker state per endpoint: 0 closed, 1 open, 2 half-open.\n# TYPE gateway_circuit_state gauge\n");
+    for h in endpoints {
+        let _ = writeln!(
+            out,
+            "gateway_circuit_state{{agent=\"{}\",endpoint=\"{}\"}} {}",
+            escape(&h.agent),
+            escape(&h.endpoint),
+            h.circuit as u8
+        );
+    }
+    out.push_str("# HELP gateway_circuit_transitions_total Circuit breaker state changes per endpoint.\n# TYPE gateway_circuit_transitions_total counter\n");
+    for h in endpoints {
+        for (to, n) in ["closed", "open", "halfOpen"]
+            .iter()
+            .zip(h.circuit_transitions)
+        {
+            let _ = writeln!(
+                out,
+                "gateway_circuit_transitions_total{{agent=\"{}\",endpoint=\"{}\",to=\"{to}\"}} {n}",
+                escape(&h.agent),
+                escape(&h.endpoint),
+            );
+        }
+    }
+    out
+}
+
+/// `gateway_retries_total{agent}`: retries the proxy sent, by agent.
+pub fn render_retries(retries: &[(String, u64)]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    if retries.is_empty() {
+        return out;
+    }
+    out.push_str("# HELP gateway_retries_total Requests sent again to an agent under a rule's retry policy.\n# TYPE gateway_retries_total counter\n");
+    for (agent, n) in retries {
+        let _ = writeln!(
+            out,
+            "gateway_retries_total{{agent=\"{}\"}} {n}",
+            escape(agent)
+        );
+    }
+    out
 }
 
 fn escape(label: &str) -> String {

@@ -14,14 +14,9 @@ pub(crate) fn not_enforced(g: &Gateway) -> Vec<String> {
     if g.agents.discovery.method == DiscoveryMethod::K8s {
         push("agents.discovery.k8s");
     }
-    // Balancing (strategy, slowStart, a rule's loadBalancing) is enforced; the breaker comes with
-    // the resilience work.
-    let lb = &g.load_balancing;
-    if lb.circuit_breaker.enabled {
-        push("loadBalancing.circuitBreaker");
-    }
+    // Balancing (strategy, slowStart, a rule's loadBalancing) and the circuit breaker are enforced.
     for (i, r) in g.routing.rules.iter().enumerate() {
-        for (set, key) in [(r.retry.is_some(), "retry"), (r.cache, "cache")] {
+        for (set, key) in [(r.cache, "cache")] {
             if set {
                 push(&format!("routing.rules[{i}].{key}"));
             }

@@ -12,9 +12,11 @@
 //! parsers) lives in [`crate::http1`]; this module drives it and answers for the gateway.
 
 pub(crate) mod body;
+mod circuit;
 mod client;
 mod concurrency;
 pub(crate) mod cors;
+mod deadlines;
 mod endpoints;
 pub(crate) mod error;
 mod handler;
@@ -23,6 +25,7 @@ pub(crate) mod limits;
 mod pick;
 mod rate_limit;
 mod req_body;
+mod retry;
 mod semantic_stage;
 mod server;
 mod upgrade;
@@ -33,5 +36,6 @@ pub use body::{BoxError, ProxyBody, full as full_body};
 pub use client::UpstreamClient;
 pub use concurrency::InFlightLimit;
 pub use cors::CorsPolicy;
+pub(crate) use deadlines::Deadlines;
 pub(crate) use pick::{body_may_name_agent, header_agent, pick};
 pub use server::serve;

@@ -102,6 +102,7 @@ impl Shared {
             client: ArcSwap::from_pointee(UpstreamClient::new(
                 &first.agents.connection_pool,
                 first.agents.discovery.static_agents.len(),
+                first.agents.timeouts.connect.get(),
             )),
             mode: Mutex::new(Mode::Standalone),
             boot,
@@ -146,13 +147,16 @@ impl Shared {
             _ => restart.push("gateway.http.tls.enabled".to_string()),
         }
         let current_client = self.client.load();
+        let connect = g.agents.timeouts.connect.get();
         if !current_client.matches(
             &g.agents.connection_pool,
             g.agents.discovery.static_agents.len(),
+            connect,
         ) {
             self.client.store(Arc::new(UpstreamClient::new(
                 &g.agents.connection_pool,
                 g.agents.discovery.static_agents.len(),
+                connect,
             )));
         }
         let routes: Vec<String> = compiled
@@ -210,7 +214,8 @@ impl Shared {
             "configHash": table.as_ref().map(|t| t.hash.clone()),
             "agents": self.registry.health().iter().map(|h| {
                 serde_json::json!({"id": h.agent, "endpoint": h.endpoint, "healthy": h.healthy, "inFlight": h.in_flight,
-                    "consecutiveFailures": h.consecutive_failures, "connectFailures": h.connect_failures_total})
+                    "consecutiveFailures": h.consecutive_failures, "connectFailures": h.connect_failures_total,
+                    "circuit": h.circuit.as_str()})
             }).collect::<Vec<_>>(),
             "notEnforced": table.as_ref().map(|t| t.not_enforced.clone()).unwrap_or_default(),
             "localOverrides": report.local_overrides,

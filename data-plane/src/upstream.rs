@@ -1,7 +1,7 @@
 //! Upstreams: the long-lived registry of agents and their endpoint state.
 //!
 //! A config swap compiles a new route table, but what the proxy has learned about each agent endpoint
-//! (health, requests in flight, check history, connect outcomes) must survive it. The [`Registry`]
+//! (health, requests in flight, check history, connect outcomes, circuit breakers) must survive it. The [`Registry`]
 //! owns that state, keyed by agent id and endpoint URL: [`Registry::sync`] reconciles it with each
 //! snapshot and returns an immutable [`AgentSet`] for the new table, reusing the same
 //! [`Arc<Endpoint>`](Endpoint) for every agent whose URL did not change. Active health checks run as
@@ -10,19 +10,23 @@
 //! per-endpoint [`LoadState`] kept here.
 
 mod agent_set;
+mod breaker;
 mod checker;
 mod endpoint;
 mod error;
 mod load;
 mod probe;
 mod registry;
+mod retry_budget;
 
 pub use agent_set::AgentSet;
-pub use endpoint::{Endpoint, EndpointHealth, InFlight, LastCheck, health_epoch};
+pub use breaker::{Breaker, BreakerSettings, CircuitState, Transition};
+pub use endpoint::{Endpoint, EndpointHealth, InFlight, LastCheck, health_changed, health_epoch};
 pub use error::UpstreamError;
 pub use load::{DEFAULT_DECAY, LoadReport, LoadState, now};
 pub use probe::{CheckFailure, HttpProbe, Probe, ProbeFuture};
 pub use registry::Registry;
+pub use retry_budget::RetryBudget;
 
 #[cfg(test)]
 mod tests;

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::upstream_timeouts::{TimeoutOverride, UpstreamTimeouts};
 use crate::checks::{is_url, is_url_path};
 use crate::problem::Check;
 use crate::{Duration, Path};
@@ -18,6 +19,8 @@ pub struct Agents {
     pub health_check: HealthCheck,
     /// Pooled connections to agents.
     pub connection_pool: ConnectionPool,
+    /// How long requests wait on agents.
+    pub timeouts: UpstreamTimeouts,
 }
 
 /// Agent discovery.
@@ -62,6 +65,9 @@ pub struct StaticAgent {
     pub weight: u32,
     /// Labels that `tag:<name>` targets select.
     pub tags: Vec<String>,
+    /// This agent's own `firstByte` and `idle` timeouts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeouts: Option<TimeoutOverride>,
 }
 
 /// One endpoint of an agent: a URL alone, or with a weight and labels.
@@ -160,6 +166,7 @@ impl Agents {
         self.discovery.validate(&at.key("discovery"), c);
         self.health_check.validate(&at.key("healthCheck"), c);
         self.connection_pool.validate(&at.key("connectionPool"), c);
+        self.timeouts.validate(&at.key("timeouts"), c);
     }
 
     /// The ids and tags that targets may name.
@@ -235,6 +242,9 @@ impl Discovery {
             }
             if a.weight == 0 {
                 c.fail(&p.key("weight"), "must be greater than 0", &a.weight);
+            }
+            if let Some(t) = &a.timeouts {
+                t.validate(&p.key("timeouts"), c);
             }
             for (j, t) in a.tags.iter().enumerate() {
                 c.require(&p.key("tags").index(j), t);
@@ -329,6 +339,7 @@ impl Default for StaticAgent {
             endpoints: Vec::new(),
             weight: 100,
             tags: Vec::new(),
+            timeouts: None,
         }
     }
 }

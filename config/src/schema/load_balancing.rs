@@ -164,8 +164,15 @@ pub struct CircuitBreaker {
     pub error_threshold: f64,
     /// Requests in the window before the ratio counts; default 20.
     pub min_requests: u32,
-    /// Time an open circuit waits before a trial request; default 10s.
+    /// Time an open circuit waits before a trial request; default 10s. Doubled at each failed
+    /// trial, up to `maxCooldown`.
     pub cooldown: Duration,
+    /// The rolling window the error ratio is measured over; default 10s.
+    pub window: Duration,
+    /// The longest cooldown; default 5m (never below `cooldown`).
+    pub max_cooldown: Duration,
+    /// Trial requests let through at once while half-open; default 1.
+    pub half_open_requests: u32,
 }
 
 // === impl LoadBalancing ===
@@ -204,6 +211,17 @@ impl LoadBalancing {
         if b.cooldown.get().is_zero() {
             c.fail(&p.key("cooldown"), "must be greater than 0", &b.cooldown);
         }
+        if b.window.get() < std::time::Duration::from_millis(10) {
+            c.fail(&p.key("window"), "must be at least 10ms", &b.window);
+        }
+        if b.max_cooldown.get() < b.cooldown.get() {
+            c.fail(
+                &p.key("maxCooldown"),
+                "must not be shorter than cooldown",
+                &b.max_cooldown,
+            );
+        }
+        c.range(&p.key("halfOpenRequests"), b.half_open_requests, 1, 1000);
     }
 
     /// The checks a rule's own `loadBalancing` shares with the global one.
@@ -558,6 +576,9 @@ impl Default for CircuitBreaker {
             error_threshold: 0.5,
             min_requests: 20,
             cooldown: Duration::secs(10),
+            window: Duration::secs(10),
+            max_cooldown: Duration::secs(300),
+            half_open_requests: 1,
         }
     }
 }

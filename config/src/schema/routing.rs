@@ -7,9 +7,10 @@ use serde::{Deserialize, Serialize};
 use super::agents::Known;
 use super::load_balancing::{LoadBalancing, RuleLoadBalancing};
 use super::semantic::Semantic;
+use super::upstream_timeouts::TimeoutOverride;
 use crate::checks::{is_header_name, is_http_method, is_url_path};
 use crate::problem::Check;
-use crate::{Path, RateLimit};
+use crate::{Duration, Path, RateLimit};
 
 /// Routing rules.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -54,6 +55,9 @@ pub struct Rule {
     /// Retries towards the agent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry: Option<Retry>,
+    /// This rule's own `firstByte` and `idle` timeouts, over the agent's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeouts: Option<TimeoutOverride>,
 }
 
 /// The match of a rule: `type` decides which other keys apply.
@@ -96,8 +100,15 @@ pub enum MatchKind {
 pub struct Retry {
     /// Total tries including the first; default 2.
     pub attempts: u32,
-    /// Conditions that cause a retry; default `["connect-failure"]`.
+    /// Conditions that cause a retry; default `["connect-failure"]`. Only idempotent methods are
+    /// retried unless `non-idempotent` is listed too.
     pub on: Vec<RetryOn>,
+    /// Retries an agent may take as a share of its requests, in percent; default 20.
+    pub budget_percent: u32,
+    /// Retries per second an agent may always take, whatever its share; default 3.
+    pub min_retries_per_second: u32,
+    /// The first backoff before a retry, doubled at each further one (full jitter); default 25ms.
+    pub backoff: Duration,
 }
 
 /// A condition that makes a request worth retrying.
@@ -115,6 +126,8 @@ pub enum RetryOn {
     /// The agent answered any 5xx.
     #[serde(rename = "5xx")]
     ServerError,
+    /// Methods that are not idempotent (POST, PATCH, …) may be retried too.
+    NonIdempotent,
 }
 
 // === impl Routing ===
@@ -201,7 +214,21 @@ impl Rule {
             rl.validate_in_rule(&at.key("rateLimit"), c);
         }
         if let Some(r) = &self.retry {
-            c.range(&at.key("retry").key("attempts"), r.attempts, 1, 10);
+            let p = at.key("retry");
+            c.range(&p.key("attempts"), r.attempts, 1, 10);
+            c.range(&p.key("budgetPercent"), r.budget_percent, 0, 100);
+            c.range(
+                &p.key("minRetriesPerSecond"),
+                r.min_retries_per_second,
+                0,
+                1000,
+            );
+            if r.backoff.get() > std::time::Duration::from_secs(10) {
+                c.fail(&p.key("backoff"), "must be at most 10s", &r.backoff);
+            }
+        }
+        if let Some(t) = &self.timeouts {
+            t.validate(&at.key("timeouts"), c);
         }
     }
 }
@@ -339,6 +366,9 @@ impl Default for Retry {
         Self {
             attempts: 2,
             on: vec![RetryOn::ConnectFailure],
+            budget_percent: 20,
+            min_retries_per_second: 3,
+            backoff: Duration::millis(25),
         }
     }
 }

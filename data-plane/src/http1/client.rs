@@ -19,7 +19,7 @@ pub(crate) use body::H1Body;
 pub(crate) use error::AgentError;
 pub(crate) use exchange::send;
 pub(crate) use head::Forward;
-pub(crate) use pool::{CONNECT_TIMEOUT, Pool, TCP_KEEPALIVE};
+pub(crate) use pool::{Pool, TCP_KEEPALIVE};
 
 /// An agent's connection after `101 Switching Protocols`.
 pub(crate) type Upgraded = super::prefixed::Prefixed<tokio::net::TcpStream>;

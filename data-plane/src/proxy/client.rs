@@ -24,9 +24,7 @@ use openclaw_config::ConnectionPool;
 
 use super::body::{BoxError, ProxyBody};
 use super::headers::{Forwarding, strip_hop_by_hop};
-use crate::http1::client::{
-    self as agent_h1, AgentError, CONNECT_TIMEOUT, H1Body, Pool, TCP_KEEPALIVE,
-};
+use crate::http1::client::{self as agent_h1, AgentError, H1Body, Pool, TCP_KEEPALIVE};
 use crate::http1::raw_fields::RawFields;
 use crate::http1::req_headers::{RawHead, ReqHeaders};
 
@@ -36,6 +34,7 @@ pub struct UpstreamClient {
     h2: Client<HttpConnector, ProxyBody>,
     per_host: usize,
     idle: Duration,
+    connect: Duration,
 }
 
 /// A response body from an agent, whichever protocol carried it.
@@ -49,13 +48,13 @@ pub(crate) enum AgentBody {
 // === impl UpstreamClient ===
 
 impl UpstreamClient {
-    /// A client for `hosts` agents under `pool`.
-    pub fn new(pool: &ConnectionPool, hosts: usize) -> Self {
+    /// A client for `hosts` agents under `pool`, giving up on a connect after `connect`.
+    pub fn new(pool: &ConnectionPool, hosts: usize, connect: Duration) -> Self {
         let per_host = per_host(pool, hosts);
         let idle = pool.idle_timeout.get();
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
+        connector.set_connect_timeout(Some(connect));
         connector.set_keepalive(Some(TCP_KEEPALIVE));
         // One multiplexed connection per agent carries every gRPC call.
         let h2 = Client::builder(TokioExecutor::new())
@@ -67,16 +66,19 @@ impl UpstreamClient {
             .http2_keep_alive_interval(Duration::from_secs(30))
             .build(connector);
         Self {
-            h1: Pool::new(per_host, idle),
+            h1: Pool::with_connect_timeout(per_host, idle, connect),
             h2,
             per_host,
             idle,
+            connect,
         }
     }
 
     /// True when a client for these settings would be the same as this one.
-    pub fn matches(&self, pool: &ConnectionPool, hosts: usize) -> bool {
-        self.per_host == per_host(pool, hosts) && self.idle == pool.idle_timeout.get()
+    pub fn matches(&self, pool: &ConnectionPool, hosts: usize, connect: Duration) -> bool {
+        self.per_host == per_host(pool, hosts)
+            && self.idle == pool.idle_timeout.get()
+            && self.connect == connect
     }
 
     /// Sends `req` to its agent: gRPC over HTTP/2, everything else over pooled HTTP/1.1. The future

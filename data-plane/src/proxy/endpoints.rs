@@ -57,6 +57,8 @@ pub(crate) fn answer<B>(
     }
     if metrics_on && path == metrics_path {
         let mut text = shared.metrics.render(0.0);
+        text.push_str(&crate::metrics::render_circuits(&shared.registry.health()));
+        text.push_str(&crate::metrics::render_retries(&shared.registry.retries()));
         if let Some(t) = table {
             t.rate_limits.render(&mut text);
         }

@@ -29,6 +29,12 @@ pub(crate) enum ProxyError {
     /// The agent refused the connection or the connection failed before a response.
     #[error("cannot reach agent {0}")]
     Connect(String),
+    /// The agent did not answer (or went quiet) within a `gateway.agents.timeouts` bound.
+    #[error("agent {0} timed out: {1}")]
+    Timeout(String, String),
+    /// The circuit breaker of every endpoint of the agent is open (seconds until a trial).
+    #[error("circuit open for agent {0}: retry in {1}s")]
+    CircuitOpen(String, u64),
     /// The agent failed after the request was sent.
     #[error("agent {0} failed: {1}")]
     Upstream(String, String),
@@ -77,6 +83,8 @@ impl ProxyError {
             Self::NoHealthyEndpoint(_) => "no_healthy_endpoint",
             Self::Connect(_) => "upstream_connect",
             Self::Upstream(..) => "upstream_error",
+            Self::Timeout(..) => "upstream_timeout",
+            Self::CircuitOpen(..) => "circuit_open",
             Self::NotReady => "not_ready",
             Self::PayloadTooLarge(_) => "payload_too_large",
             Self::HeadersTooLarge(_) => "headers_too_large",
@@ -95,11 +103,13 @@ impl ProxyError {
             Self::UnknownAgent(_) | Self::BadBody(_) | Self::BadRequest(_) => {
                 StatusCode::BAD_REQUEST
             }
-            Self::NoHealthyEndpoint(_) | Self::NotReady | Self::Overloaded => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Self::NoHealthyEndpoint(_)
+            | Self::NotReady
+            | Self::Overloaded
+            | Self::CircuitOpen(..) => StatusCode::SERVICE_UNAVAILABLE,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Connect(_) | Self::Upstream(..) => StatusCode::BAD_GATEWAY,
+            Self::Timeout(..) => StatusCode::GATEWAY_TIMEOUT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::CorsRefused => StatusCode::FORBIDDEN,
@@ -112,8 +122,15 @@ impl ProxyError {
     pub(crate) fn into_response(self, request_id: &HeaderValue) -> Response<ProxyBody> {
         let mut body =
             json!({"error": self.to_string(), "requestId": request_id.to_str().unwrap_or("")});
-        if let Self::NoRoute(path) = &self {
-            body["path"] = path.clone().into();
+        match &self {
+            Self::NoRoute(path) => body["path"] = path.clone().into(),
+            Self::Connect(agent)
+            | Self::Upstream(agent, _)
+            | Self::Timeout(agent, _)
+            | Self::CircuitOpen(agent, _) => {
+                body["agent"] = agent.clone().into();
+            }
+            _ => {}
         }
         let mut resp = Response::new(full(Bytes::from(body.to_string())));
         *resp.status_mut() = self.status();
@@ -135,7 +152,9 @@ impl ProxyError {
                 HeaderValue::from_static("Bearer realm=\"openclaw\""),
             );
         }
-        if matches!(
+        if let Self::CircuitOpen(_, secs) = &self {
+            h.insert(http::header::RETRY_AFTER, HeaderValue::from(*secs));
+        } else if matches!(
             self,
             Self::NoHealthyEndpoint(_) | Self::NotReady | Self::Overloaded
         ) {
@@ -189,6 +208,12 @@ mod tests {
                 429,
                 "rate_limited",
             ),
+            (
+                ProxyError::Timeout("a".into(), "no response in 1s".into()),
+                504,
+                "upstream_timeout",
+            ),
+            (ProxyError::CircuitOpen("a".into(), 7), 503, "circuit_open"),
             (
                 ProxyError::RequestTimeout(std::time::Duration::from_secs(1)),
                 408,

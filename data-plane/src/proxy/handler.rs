@@ -12,8 +12,10 @@ use http::{HeaderMap, HeaderValue, Request, Response, Uri};
 use hyper::body::Body;
 
 use super::body::{BoxError, InHand, ProxyBody, full, hold, requested_agent};
+use super::circuit;
 use super::concurrency::InFlightGuard;
 use super::cors::{self, CorsCheck};
+use super::deadlines::IdleBounded;
 use super::endpoints;
 use super::error::ProxyError;
 use super::headers;
@@ -21,16 +23,22 @@ use super::limits;
 use super::pick;
 use super::rate_limit::{self, Limited};
 use super::req_body::{ReqBody, into_body, peek};
+use super::retry;
 use super::semantic_stage::{semantic_scores, trace_semantic};
 use super::upgrade;
 use crate::balance::KeyInput;
 use crate::compiled::Compiled;
+use crate::http1::client::AgentError;
 use crate::http1::raw_fields::{Answer, RawFields};
 use crate::http1::req_headers::{RawHead, ReqHeaders};
 use crate::metrics::{CLIENT_CLOSED, NO_ROUTE};
 use crate::routing::{CompiledRule, Decision, RequestInfo};
 use crate::state::Shared;
 use crate::upstream::{Endpoint, LoadReport};
+use openclaw_config::RetryOn;
+
+/// The response header that tells how many times the request was sent again.
+const RETRIES: http::HeaderName = http::HeaderName::from_static("x-openclaw-retries");
 
 /// The ORCA header in which agents report their load.
 const LOAD_METRICS: &str = "endpoint-load-metrics";
@@ -113,6 +121,7 @@ where
             // A clone shares the request's bytes: no copy for the access log's path.
             uri: req.uri().clone(),
             route: NO_ROUTE,
+            attempts: 0,
             said: false,
             limit: Limited::default(),
         };
@@ -139,7 +148,10 @@ where
             Ok(r) => r,
             Err(e) => {
                 shared.metrics.error(e.kind());
-                if matches!(e, ProxyError::Connect(_) | ProxyError::Upstream(..)) {
+                if matches!(
+                    e,
+                    ProxyError::Connect(_) | ProxyError::Upstream(..) | ProxyError::Timeout(..)
+                ) {
                     tracing::warn!(
                         error = %e,
                         request_id = rid.to_str().unwrap_or(""),
@@ -179,6 +191,8 @@ struct Record<'a> {
     uri: Uri,
     /// The matched rule's name, once routed.
     route: &'a str,
+    /// Tries made towards agents (retries are the ones past the first).
+    attempts: u32,
     said: bool,
     /// What the rate limits said.
     limit: Limited,
@@ -200,6 +214,7 @@ impl Record<'_> {
             duration_ms = elapsed.as_secs_f64() * 1000.0,
             route = %route,
             agent,
+            attempts = self.attempts,
             request_id = self.request_id.to_str().unwrap_or(""),
             client = %self.peer,
             rate_limit = self.limit.said,
@@ -338,13 +353,14 @@ fn proxy<'t>(
         }
         let chosen = match choose(t, rule, conn, parts, headers, &mut body).await {
             Ok(c) => c,
-            Err(e) => return fail(&rule.name, None, e),
+            Err(e) => return fail(&rule.name, None, circuit::explain_refusal(t, rule, e)),
         };
         // `stickyCookie`: a client without a valid affinity cookie for its endpoint gets one.
         let set_cookie = sticky_cookie(t, rule, conn, parts, headers, &chosen);
-        // A rule with a fallback keeps small bodies, so a refused connection can be retried
-        // elsewhere.
-        let replay = if rule.fallback.is_some() {
+        let retry = retry::Policy::new(t, rule, &parts.method);
+        // A rule with a fallback or a retry policy keeps small bodies, so a refused connection can
+        // be retried elsewhere; a body streamed past what is held in hand is never replayed.
+        let replay = if rule.fallback.is_some() || retry.is_some() {
             // An error here must end the request: `peek` has already taken the body.
             match peek(&mut body).await {
                 Ok(b) => b,
@@ -371,12 +387,52 @@ fn proxy<'t>(
             .and_then(|_| parts.extensions.remove::<hyper::upgrade::OnUpgrade>());
         let mut ep = chosen;
         let mut body = Some(into_body(body));
-        for attempt in 0..2 {
+        if let Some(p) = &retry {
+            p.deposit(&ep);
+        }
+        let attempts = retry
+            .as_ref()
+            .map_or(1, retry::Policy::attempts)
+            .max(if rule.fallback.is_some() { 2 } else { 1 });
+        // The endpoint for another try after `why`, when the rule's policy, the body in hand and
+        // the agent's budget allow one.
+        macro_rules! retry_after {
+            ($why:expr, $attempt:expr) => {
+                match (&retry, &replay) {
+                    (Some(p), Some(b))
+                        if $attempt + 1 < attempts && p.allows($why) && p.withdraw(&ep) =>
+                    {
+                        retry::next_endpoint(
+                            t,
+                            rule,
+                            &ep,
+                            &KeyInput {
+                                client_ip: conn.peer.ip(),
+                                headers,
+                                query: parts.uri.query(),
+                                body: Some(b),
+                            },
+                        )
+                    }
+                    _ => None,
+                }
+            };
+        }
+        for attempt in 0..attempts {
+            record.attempts = attempt + 1;
+            if attempt > 0
+                && let Some(p) = &retry
+            {
+                p.backoff(attempt).await;
+            }
             let upstream_body = match (attempt, body.take(), &replay) {
                 (0, Some(b), _) => b,
                 (_, _, Some(bytes)) => full(bytes.clone()),
                 _ => break,
             };
+            if let Err(e) = circuit::claim(t, &ep) {
+                return fail(&rule.name, Some(ep), e);
+            }
             let uri = match ep.uri_for_parsed(&path_and_query) {
                 Ok(u) => u,
                 Err(e) => return upstream_failure(&rule.name, ep, &e),
@@ -404,8 +460,29 @@ fn proxy<'t>(
             let guard = ep.begin();
             // Timed only when a strategy reads latencies: the default path reads no clock here.
             let sent_at = t.measure_latency.then(Instant::now);
-            match sent.await {
+            let bounds = t.deadlines.bounds(rule.index, ep.agent_id());
+            let Ok(answered) = tokio::time::timeout(bounds.first_byte, sent).await else {
+                circuit::record(t, &ep, true);
+                drop(guard);
+                if let Some(next) = retry_after!(RetryOn::Timeout, attempt) {
+                    ep = next;
+                    continue;
+                }
+                let agent = ep.agent_id().to_string();
+                let why = format!("no response within {:?}", bounds.first_byte);
+                return fail(&rule.name, Some(ep), ProxyError::Timeout(agent, why));
+            };
+            match answered {
                 Ok(resp) => {
+                    circuit::record(t, &ep, resp.status().is_server_error());
+                    // An answer worth retrying is dropped before any of it reaches the client.
+                    if let Some(why) = retry::Policy::status_reason(resp.status())
+                        && let Some(next) = retry_after!(why, attempt)
+                    {
+                        drop((resp, guard));
+                        ep = next;
+                        continue;
+                    }
                     ep.mark_success();
                     if let Some(at) = sent_at {
                         ep.load().observe_latency(at.elapsed());
@@ -477,6 +554,14 @@ fn proxy<'t>(
                             rule.route_header.as_ref(),
                         );
                     }
+                    if attempt > 0 {
+                        // A retried answer is rare: its raw fields go through a map.
+                        if let Some(f) = fields.take() {
+                            f.into_map(&mut rparts.headers);
+                        }
+                        rparts.headers.insert(RETRIES, HeaderValue::from(attempt));
+                    }
+                    let rbody = IdleBounded::new(rbody, bounds.idle);
                     let resp = Response::from_parts(
                         rparts,
                         hold(
@@ -499,7 +584,13 @@ fn proxy<'t>(
                     return fail(&rule.name, Some(ep), fault);
                 }
                 Err(e) if e.is_connect() => {
+                    circuit::record(t, &ep, true);
                     ep.mark_connect_failure();
+                    drop(guard);
+                    if let Some(next) = retry_after!(RetryOn::ConnectFailure, attempt) {
+                        ep = next;
+                        continue;
+                    }
                     let agent = ep.agent_id().to_string();
                     tracing::warn!(
                         agent = %agent,
@@ -524,10 +615,25 @@ fn proxy<'t>(
                     };
                     match next {
                         Some(f) if attempt == 0 => ep = f,
+                        _ if matches!(e, AgentError::ConnectTimeout(_)) => {
+                            let why = format!(
+                                "no connection within {:?}",
+                                t.gateway.agents.timeouts.connect
+                            );
+                            return fail(&rule.name, Some(ep), ProxyError::Timeout(agent, why));
+                        }
                         _ => return fail(&rule.name, Some(ep), ProxyError::Connect(agent)),
                     }
                 }
-                Err(e) => return upstream_failure(&rule.name, ep, &e),
+                Err(e) => {
+                    circuit::record(t, &ep, true);
+                    drop(guard);
+                    if let Some(next) = retry_after!(RetryOn::Reset, attempt) {
+                        ep = next;
+                        continue;
+                    }
+                    return upstream_failure(&rule.name, ep, &e);
+                }
             }
         }
         fail(

@@ -9,6 +9,7 @@ use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderValue, Uri};
 use openclaw_config::HealthCheck;
 
+use super::breaker::{Breaker, CircuitState, Transition};
 use super::error::UpstreamError;
 use super::load::LoadState;
 use super::probe::CheckFailure;
@@ -39,6 +40,7 @@ pub struct Endpoint {
     connect_failures_total: AtomicU64,
     successes_total: AtomicU64,
     checks: Mutex<CheckState>,
+    breaker: Breaker,
 }
 
 /// Counts a request in flight to an [`Endpoint`] until dropped; returned by [`Endpoint::begin`].
@@ -64,8 +66,12 @@ pub struct EndpointHealth {
     pub agent: String,
     /// The endpoint's base URL.
     pub endpoint: String,
-    /// Whether requests may be sent to it.
+    /// Whether its health checks pass.
     pub healthy: bool,
+    /// Its circuit breaker's state.
+    pub circuit: CircuitState,
+    /// Its circuit's transitions so far into closed, open and half-open.
+    pub circuit_transitions: [u64; 3],
     /// Requests in flight to it.
     pub in_flight: usize,
     /// Its configured weight.
@@ -129,6 +135,7 @@ impl Endpoint {
             connect_failures_total: AtomicU64::new(0),
             successes_total: AtomicU64::new(0),
             checks: Mutex::new(CheckState::default()),
+            breaker: Breaker::default(),
         }
     }
 
@@ -249,9 +256,39 @@ impl Endpoint {
         &self.load
     }
 
-    /// Whether requests may be sent to it: true until health checks say otherwise.
+    /// Whether requests may be sent to it: its health checks pass (true until they say otherwise)
+    /// and its circuit breaker admits requests.
     pub fn is_healthy(&self) -> bool {
+        self.passes_checks() && self.breaker.admits()
+    }
+
+    /// Whether its health checks pass, whatever its circuit breaker says.
+    fn passes_checks(&self) -> bool {
         self.healthy.load(Ordering::Relaxed)
+    }
+
+    /// Its circuit breaker.
+    pub fn breaker(&self) -> &Breaker {
+        &self.breaker
+    }
+
+    /// Logs a transition of its circuit breaker (each one is a line at warn or info level) and
+    /// counts it as a change of health, so balancers that skip health scans see it.
+    pub fn log_transition(&self, t: Transition) {
+        HEALTH_EPOCH.fetch_add(1, Ordering::Release);
+        let (agent, endpoint) = (&self.agent_id, &self.url);
+        match t.to {
+            CircuitState::Open => tracing::warn!(
+                agent = %agent, endpoint = %endpoint, cooldown_ms = t.cooldown.as_millis() as u64,
+                "circuit opened: requests to this endpoint are refused until the cooldown ends"
+            ),
+            CircuitState::HalfOpen => tracing::info!(
+                agent = %agent, endpoint = %endpoint, "circuit half-open: trial requests let through"
+            ),
+            CircuitState::Closed => {
+                tracing::info!(agent = %agent, endpoint = %endpoint, "circuit closed")
+            }
+        }
     }
 
     /// Requests in flight to it.
@@ -285,7 +322,14 @@ impl Endpoint {
         EndpointHealth {
             agent: self.agent_id.clone(),
             endpoint: self.url.to_string(),
-            healthy: self.is_healthy(),
+            healthy: self.passes_checks(),
+            circuit: self.breaker.state(),
+            circuit_transitions: [
+                CircuitState::Closed,
+                CircuitState::Open,
+                CircuitState::HalfOpen,
+            ]
+            .map(|s| self.breaker.transitions(s)),
             in_flight: self.in_flight(),
             weight: self.weight(),
             consecutive_failures: checks.failures,
@@ -322,7 +366,7 @@ impl Endpoint {
             Ok(()) => {
                 checks.failures = 0;
                 checks.passes = checks.passes.saturating_add(1);
-                if !self.is_healthy() && checks.passes >= hc.pass_threshold.max(1) {
+                if !self.passes_checks() && checks.passes >= hc.pass_threshold.max(1) {
                     // Back from unhealthy: slow start (when enabled) ramps it up again.
                     self.load.start_ramp();
                     self.healthy.store(true, Ordering::Relaxed);
@@ -338,7 +382,7 @@ impl Endpoint {
             Err(failure) => {
                 checks.passes = 0;
                 checks.failures = checks.failures.saturating_add(1);
-                if self.is_healthy() && checks.failures >= hc.fail_threshold.max(1) {
+                if self.passes_checks() && checks.failures >= hc.fail_threshold.max(1) {
                     self.healthy.store(false, Ordering::Relaxed);
                     HEALTH_EPOCH.fetch_add(1, Ordering::Release);
                     tracing::warn!(
@@ -375,6 +419,11 @@ impl Endpoint {
 /// Counts every change of any endpoint's health, process-wide: a balancer that saw its whole pool
 /// healthy at one count knows it still is while the count has not moved, and skips the health scan.
 static HEALTH_EPOCH: AtomicU64 = AtomicU64::new(0);
+
+/// Counts a change of some endpoint's health made outside its checks (a circuit closed by config).
+pub fn health_changed() {
+    HEALTH_EPOCH.fetch_add(1, Ordering::Release);
+}
 
 /// The current count of health changes (see [`HEALTH_EPOCH`]).
 #[inline]

@@ -26,6 +26,8 @@ pub struct Registry {
     tables: crate::balance::Tables,
     /// The node's own labels (`--label`), for the `locality` strategy.
     node_labels: Mutex<Option<std::collections::BTreeMap<String, String>>>,
+    /// Retry budgets by agent id (kept for agents that leave: a returning agent finds its own).
+    budgets: Mutex<HashMap<String, Arc<super::RetryBudget>>>,
 }
 
 #[derive(Default)]
@@ -60,6 +62,7 @@ impl Registry {
             inner: Mutex::new(Inner::default()),
             tables: crate::balance::Tables::default(),
             node_labels: Mutex::new(None),
+            budgets: Mutex::new(HashMap::new()),
         }
     }
 
@@ -209,6 +212,23 @@ impl Registry {
             .node_labels
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = Some(labels);
+    }
+
+    /// The retry budget of agent `id`, made on first use.
+    pub fn retry_budget(&self, id: &str) -> Arc<super::RetryBudget> {
+        let mut budgets = self.budgets.lock().unwrap_or_else(PoisonError::into_inner);
+        budgets.entry(id.to_string()).or_default().clone()
+    }
+
+    /// Retries taken so far, by agent id.
+    pub fn retries(&self) -> Vec<(String, u64)> {
+        let budgets = self.budgets.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut out: Vec<(String, u64)> = budgets
+            .iter()
+            .map(|(id, b)| (id.clone(), b.retries_total()))
+            .collect();
+        out.sort();
+        out
     }
 
     /// The node's labels, if set.

@@ -18,8 +18,6 @@ use super::error::AgentError;
 use crate::http1::coarse_clock;
 use fxhash::FxHashMap;
 
-/// How long establishing a connection to an agent may take.
-pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// TCP keep-alive probes on agent connections, so a vanished peer is noticed.
 pub(crate) const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
 
@@ -35,6 +33,7 @@ struct Inner {
     hosts: Mutex<FxHashMap<Box<str>, Vec<Idle>>>,
     per_host: usize,
     idle_timeout: Duration,
+    connect_timeout: Duration,
     reaping: AtomicBool,
 }
 
@@ -60,12 +59,24 @@ pub(crate) struct Conn {
 
 impl Pool {
     /// A pool keeping at most `per_host` idle connections per agent, each for at most `idle_timeout`.
+    #[cfg(test)]
     pub(crate) fn new(per_host: usize, idle_timeout: Duration) -> Self {
+        Self::with_connect_timeout(per_host, idle_timeout, Duration::from_secs(5))
+    }
+
+    /// As [`Pool::new`], giving up on a connect after `connect_timeout`
+    /// (`gateway.agents.timeouts.connect`).
+    pub(crate) fn with_connect_timeout(
+        per_host: usize,
+        idle_timeout: Duration,
+        connect_timeout: Duration,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 hosts: Mutex::new(FxHashMap::default()),
                 per_host,
                 idle_timeout,
+                connect_timeout,
                 reaping: AtomicBool::new(false),
             }),
         }
@@ -87,7 +98,9 @@ impl Pool {
             Some(_) => key.as_str().to_owned(),
             None => format!("{}:80", key.host()),
         };
-        let io = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&addr)).await {
+        let io = match tokio::time::timeout(self.inner.connect_timeout, TcpStream::connect(&addr))
+            .await
+        {
             Ok(Ok(io)) => io,
             Ok(Err(source)) => return Err(AgentError::Connect { addr, source }),
             Err(_) => return Err(AgentError::ConnectTimeout(addr)),
