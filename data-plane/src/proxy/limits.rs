@@ -275,4 +275,31 @@ mod tests {
         ));
         sender.abort();
     }
+
+    #[tokio::test]
+    async fn a_whole_body_is_passed_on_as_bytes_in_hand_within_the_limit() {
+        use crate::http1::body::Whole;
+        use crate::http1::server::RequestBody;
+        use crate::proxy::error::ProxyError;
+        use std::time::Duration;
+
+        let whole = || RequestBody::Whole(Whole::new(Bytes::from_static(b"12345")));
+        let timeout = Some(Duration::from_millis(1));
+        assert!(matches!(
+            limit_body(whole(), 4, timeout),
+            Err(ProxyError::PayloadTooLarge(4))
+        ));
+        let body = limit_body(whole(), 5, timeout).unwrap();
+        assert_eq!(body.size_hint().exact(), Some(5));
+        assert!(format!("{body:?}").starts_with("Full"), "{body:?}");
+        assert_eq!(body.collect().await.unwrap().to_bytes(), "12345");
+
+        let (_tx, _, streaming) = RequestBody::channel(Some(5));
+        let body = limit_body(streaming, 5, timeout).unwrap();
+        assert_eq!(
+            format!("{body:?}"),
+            "Boxed",
+            "a body still arriving is read with limits"
+        );
+    }
 }
