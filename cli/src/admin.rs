@@ -218,7 +218,7 @@ async fn connect(conn: &Conn) -> Result<Client, Failure> {
         Err(_) => return Err(not_answering(conn)),
     };
     let token =
-        match &conn.token {
+        match admin_token(conn.token.as_deref()) {
             Some(t) => Some(format!("Bearer {t}").parse().map_err(|_| {
                 Failure::usage("--token contains characters not allowed in a header")
             })?),
@@ -528,4 +528,13 @@ fn author() -> String {
         .ok()
         .filter(|u| !u.is_empty())
         .unwrap_or_else(|| "openclaw-cli".into())
+}
+
+/// The admin token: `--token`, else a non-empty `OPENCLAW_TOKEN`.
+fn admin_token(flag: Option<&str>) -> Option<String> {
+    flag.map(str::to_string).or_else(|| {
+        std::env::var("OPENCLAW_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty())
+    })
 }

@@ -45,15 +45,11 @@ pub(crate) struct Conn {
         global = true
     )]
     pub(crate) server: String,
-    /// Admin bearer token (optional: a control plane without an admin token, like `openclaw up`'s,
-    /// needs none).
-    #[arg(
-        long,
-        env = "OPENCLAW_TOKEN",
-        hide_env_values = true,
-        global = true,
-        value_name = "TOKEN"
-    )]
+    /// Admin bearer token, else the OPENCLAW_TOKEN environment variable (optional: a control plane
+    /// without an admin token, like `openclaw up`'s, needs none).
+    // Read from the environment by `admin_token`, not by clap: clap would print `--token <TOKEN>`
+    // in every usage line while the variable is set, as if the flag were required.
+    #[arg(long, global = true, value_name = "TOKEN")]
     pub(crate) token: Option<String>,
     /// PEM CA that signed the control plane's certificate (for https:// servers).
     #[arg(long, env = "OPENCLAW_CA", global = true)]
