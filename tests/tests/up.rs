@@ -81,19 +81,22 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
     }
 }
 
-fn wait_ready(addr: SocketAddr, up: &Path) {
+/// Waits for `up` to be ready; `Err` with its log when it is not, or when a port it was given was
+/// taken by another test process between `free_port` and `up` binding it (then the caller retries).
+fn wait_ready(addr: SocketAddr, up: &Path) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(60);
+    let log = || std::fs::read_to_string(up.join("up.log")).unwrap_or_default();
     while Instant::now() < deadline {
         // The port may accept and reset while `up` checks that it is free: retry on any error.
         if try_http(addr, "GET", "/ready", &[], "").is_ok_and(|r| r.status == 200) {
-            return;
+            return Ok(());
+        }
+        if log().contains("already in use") {
+            return Err(log());
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    panic!(
-        "openclaw up was not ready:\n{}",
-        std::fs::read_to_string(up.join("up.log")).unwrap_or_default()
-    );
+    Err(log())
 }
 
 /// A running `openclaw up` and its addresses.
@@ -107,6 +110,19 @@ struct Up {
 impl Up {
     /// Starts `openclaw up` keeping its data in `data_dir`, logging to `log_dir/up.log`.
     fn start(log_dir: &Path, data_dir: &Path, extra: &[&str]) -> Up {
+        let mut last = String::new();
+        for _ in 0..3 {
+            match Self::try_start(log_dir, data_dir, extra) {
+                Ok(up) => return up,
+                Err(log) if log.contains("already in use") => last = log,
+                Err(log) => panic!("openclaw up was not ready:\n{log}"),
+            }
+        }
+        panic!("openclaw up found its ports taken three times:\n{last}");
+    }
+
+    /// One try of [`start`](Self::start), on newly picked ports.
+    fn try_start(log_dir: &Path, data_dir: &Path, extra: &[&str]) -> Result<Up, String> {
         let _ = std::fs::remove_file(log_dir.join("up.log"));
         let gw: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let cp: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
@@ -133,7 +149,7 @@ impl Up {
             ("OPENCLAW_USER_CONFIG", String::new()),
         ];
         let child = Child::spawn("up", &bin("openclaw"), &args, &env, log_dir);
-        wait_ready(gw, log_dir);
+        wait_ready(gw, log_dir)?;
         let up = Up {
             child,
             gw,
@@ -141,7 +157,7 @@ impl Up {
             log_dir: log_dir.to_path_buf(),
         };
         wait_until_logged(&up, "Ctrl-C stops everything");
-        up
+        Ok(up)
     }
 
     fn log(&self) -> String {
